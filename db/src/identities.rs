@@ -1,0 +1,280 @@
+//! The `identities` table and its per-step provisioning progress.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
+pub struct Identity {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub short_id: String,
+    pub generation: i32,
+    pub status: String,
+    pub plan: Option<String>,
+    pub email: Option<String>,
+    pub google_user_id: Option<String>,
+    pub phone_number: Option<String>,
+    pub telnyx_number_id: Option<String>,
+    pub signal_status: String,
+    pub signal_failure_reason: Option<String>,
+    pub failure_reason: Option<String>,
+    pub workflow_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, user_id, short_id, generation, status, plan, email, google_user_id, \
+    phone_number, telnyx_number_id, signal_status, signal_failure_reason, failure_reason, \
+    workflow_id, created_at, updated_at";
+
+/// The deterministic short id of a user's identity: the Workspace address is derived from it,
+/// so a retried provisioning finds the same address instead of minting a new one.
+pub fn short_id_for(user_id: Uuid) -> String {
+    let hex = user_id.simple().to_string();
+    // The tail of a v7 UUID is random; the head is a timestamp shared by neighbours.
+    hex[hex.len() - 10..].to_owned()
+}
+
+pub async fn find_by_user(pool: &PgPool, user_id: Uuid) -> Result<Option<Identity>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM identities WHERE user_id = $1"
+    ))
+    .bind(user_id)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<Identity>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM identities WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn find_by_phone(pool: &PgPool, phone: &str) -> Result<Option<Identity>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM identities WHERE phone_number = $1"
+    ))
+    .bind(phone)
+    .fetch_optional(pool)
+    .await
+}
+
+/// What `begin_provisioning` decided.
+#[derive(Debug, Clone)]
+pub struct Begun {
+    pub identity: Identity,
+    /// True when a new generation started (the identity was new, failed or deleted).
+    pub fresh: bool,
+}
+
+/// Creates the user's identity, or starts a new generation of a failed or deleted one. An
+/// identity already pending, provisioning or active is returned as it is, so a repeated
+/// trigger leads to the same workflow key and provisions once.
+pub async fn begin_provisioning(
+    pool: &PgPool,
+    user_id: Uuid,
+    plan: &str,
+) -> Result<Begun, sqlx::Error> {
+    let mut tx: Transaction<'_, Postgres> = pool.begin().await?;
+    let existing: Option<Identity> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM identities WHERE user_id = $1 FOR UPDATE"
+    ))
+    .bind(user_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let begun = match existing {
+        None => {
+            let identity = sqlx::query_as(&format!(
+                "INSERT INTO identities (id, user_id, short_id, plan, status) VALUES ($1, $2, $3, $4, 'pending')
+                 RETURNING {COLUMNS}"
+            ))
+            .bind(Uuid::now_v7())
+            .bind(user_id)
+            .bind(short_id_for(user_id))
+            .bind(plan)
+            .fetch_one(&mut *tx)
+            .await?;
+            Begun {
+                identity,
+                fresh: true,
+            }
+        }
+        Some(i) if i.status == "failed" || i.status == "deleted" => {
+            sqlx::query("DELETE FROM provisioning_steps WHERE identity_id = $1")
+                .bind(i.id)
+                .execute(&mut *tx)
+                .await?;
+            let identity = sqlx::query_as(&format!(
+                "UPDATE identities SET generation = generation + 1, status = 'pending', plan = $2,
+                    failure_reason = NULL, signal_status = 'none', signal_failure_reason = NULL,
+                    deleted_at = NULL, updated_at = now()
+                 WHERE id = $1 RETURNING {COLUMNS}"
+            ))
+            .bind(i.id)
+            .bind(plan)
+            .fetch_one(&mut *tx)
+            .await?;
+            Begun {
+                identity,
+                fresh: true,
+            }
+        }
+        Some(identity) => Begun {
+            identity,
+            fresh: false,
+        },
+    };
+    tx.commit().await?;
+    Ok(begun)
+}
+
+pub async fn set_status(
+    pool: &PgPool,
+    id: Uuid,
+    status: &str,
+    failure_reason: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE identities SET status = $2, failure_reason = $3, updated_at = now(),
+                 deleted_at = CASE WHEN $2 = 'deleted' THEN now() ELSE deleted_at END WHERE id = $1")
+        .bind(id)
+        .bind(status)
+        .bind(failure_reason)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_workflow(pool: &PgPool, id: Uuid, workflow_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE identities SET workflow_id = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(workflow_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_workspace_user(
+    pool: &PgPool,
+    id: Uuid,
+    email: Option<&str>,
+    google_user_id: Option<&str>,
+    password_enc: Option<&[u8]>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE identities SET email = $2, google_user_id = $3,
+            workspace_password_enc = COALESCE($4, workspace_password_enc), updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(email)
+    .bind(google_user_id)
+    .bind(password_enc)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn workspace_password(pool: &PgPool, id: Uuid) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    let row: Option<(Option<Vec<u8>>,)> =
+        sqlx::query_as("SELECT workspace_password_enc FROM identities WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.and_then(|r| r.0))
+}
+
+pub async fn set_number(
+    pool: &PgPool,
+    id: Uuid,
+    phone: Option<&str>,
+    number_id: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE identities SET phone_number = $2, telnyx_number_id = $3, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(phone)
+        .bind(number_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_signal(
+    pool: &PgPool,
+    id: Uuid,
+    status: &str,
+    reason: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE identities SET signal_status = $2, signal_failure_reason = $3, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(status)
+        .bind(reason)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct Step {
+    pub step: String,
+    pub position: i32,
+    pub status: String,
+    pub attempts: i32,
+    pub detail: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Records a step's state. `running` counts an attempt; terminal states stamp the finish time.
+pub async fn record_step(
+    pool: &PgPool,
+    identity_id: Uuid,
+    step: &str,
+    position: i32,
+    status: &str,
+    detail: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO provisioning_steps (identity_id, step, position, status, attempts, detail, started_at, finished_at)
+         VALUES ($1, $2, $3, $4, CASE WHEN $4 = 'running' THEN 1 ELSE 0 END, $5,
+                 CASE WHEN $4 = 'pending' THEN NULL ELSE now() END,
+                 CASE WHEN $4 IN ('done', 'failed', 'compensated') THEN now() END)
+         ON CONFLICT (identity_id, step) DO UPDATE SET
+            status = EXCLUDED.status,
+            detail = EXCLUDED.detail,
+            attempts = provisioning_steps.attempts + CASE WHEN EXCLUDED.status = 'running' THEN 1 ELSE 0 END,
+            started_at = COALESCE(provisioning_steps.started_at, EXCLUDED.started_at),
+            finished_at = EXCLUDED.finished_at",
+    )
+    .bind(identity_id)
+    .bind(step)
+    .bind(position)
+    .bind(status)
+    .bind(detail)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn steps(pool: &PgPool, identity_id: Uuid) -> Result<Vec<Step>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT step, position, status, attempts, detail, started_at, finished_at
+         FROM provisioning_steps WHERE identity_id = $1 ORDER BY position",
+    )
+    .bind(identity_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// Identities in flight or failed, for the operators' view.
+pub async fn unfinished(pool: &PgPool) -> Result<Vec<Identity>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM identities
+         WHERE status IN ('pending', 'provisioning', 'failed', 'deprovisioning')
+            OR signal_status IN ('pending', 'captcha_required', 'failed')
+         ORDER BY updated_at DESC LIMIT 500"
+    ))
+    .fetch_all(pool)
+    .await
+}

@@ -1,0 +1,60 @@
+//! `POST /v1/api-keys`: a new key, returned once.
+
+use super::{NewApiKey, MAX_ACTIVE_KEYS};
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ValidJson;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(serde::Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKey {
+    /// 1 to 64 characters; defaults to "default".
+    name: Option<String>,
+}
+
+fn parse_name(raw: Option<&str>) -> ApiResult<String> {
+    let name = raw.map(str::trim).unwrap_or("default");
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_field(
+            "name",
+            "name must be 1 to 64 printable characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+#[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", request_body = CreateApiKey,
+    security(("bearer" = [])),
+    responses((status = 201, body = NewApiKey), (status = 400), (status = 401), (status = 409)))]
+pub async fn create(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    body: Option<ValidJson<CreateApiKey>>,
+) -> ApiResult<(StatusCode, Json<NewApiKey>)> {
+    let req = body.map(|b| b.0).unwrap_or_default();
+    let name = parse_name(req.name.as_deref())?;
+    let active = db::api_keys::list_active(&state.pool, auth.user_id).await?;
+    if active.len() >= MAX_ACTIVE_KEYS {
+        return Err(ApiError::Conflict(format!(
+            "you already have {MAX_ACTIVE_KEYS} active keys; revoke one first"
+        )));
+    }
+    let secret = domain::ApiKeySecret::generate();
+    let key =
+        db::api_keys::insert(&state.pool, Uuid::now_v7(), auth.user_id, &name, &secret).await?;
+    db::audit::record(
+        &state.pool,
+        "user",
+        Some(auth.user_id),
+        "api_key.created",
+        serde_json::json!({"key_id": key.id}),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(NewApiKey::new(key, &secret))))
+}

@@ -1,0 +1,32 @@
+//! `GET /v1/me`: the authenticated user.
+
+use super::session::UserView;
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::Json;
+use utoipa::ToSchema;
+
+#[derive(serde::Serialize, ToSchema)]
+pub struct MeResponse {
+    user: UserView,
+    /// `session` or `api_key`.
+    authenticated_with: &'static str,
+}
+
+#[utoipa::path(get, path = "/v1/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = MeResponse), (status = 401)))]
+pub async fn me(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<MeResponse>> {
+    let user = db::users::find(&state.pool, auth.user_id)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("account no longer exists".into()))?;
+    let authenticated_with = match auth.credential {
+        crate::auth::Credential::Session => "session",
+        crate::auth::Credential::ApiKey { .. } => "api_key",
+    };
+    Ok(Json(MeResponse {
+        user: (&user).into(),
+        authenticated_with,
+    }))
+}

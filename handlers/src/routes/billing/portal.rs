@@ -1,0 +1,35 @@
+//! `POST /v1/billing/portal`: a Stripe Billing Portal URL (payment method, invoices, plan).
+
+use super::stripe_error;
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::Json;
+use utoipa::ToSchema;
+
+#[derive(serde::Serialize, ToSchema)]
+pub struct PortalUrl {
+    url: String,
+}
+
+#[utoipa::path(post, path = "/v1/billing/portal", tag = "billing", security(("bearer" = [])),
+    responses((status = 200, body = PortalUrl), (status = 401), (status = 409), (status = 503)))]
+pub async fn portal(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<PortalUrl>> {
+    let customer = db::stripe_customers::of_user(&state.pool, auth.user_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::Conflict("you have no billing account yet; subscribe to a plan first".into())
+        })?;
+    let minute = chrono::Utc::now().timestamp() / 60;
+    let url = state
+        .stripe
+        .create_portal_session(
+            &customer,
+            &format!("{}/dashboard", state.config.public_base_url),
+            &format!("pdx-portal-{}-{minute}", auth.user_id),
+        )
+        .await
+        .map_err(stripe_error)?;
+    Ok(Json(PortalUrl { url }))
+}

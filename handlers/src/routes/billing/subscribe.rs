@@ -1,0 +1,107 @@
+//! `POST /v1/billing/subscribe` {plan}: a Stripe Checkout URL for the plan (card or Link).
+
+use super::{customer, stripe_error};
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ValidJson;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::Json;
+use billing::meter::Kind;
+use domain::Plan;
+use utoipa::ToSchema;
+
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Subscribe {
+    /// `basic` or `pro`.
+    plan: String,
+}
+
+#[derive(serde::Serialize, ToSchema)]
+pub struct CheckoutUrl {
+    /// Open it to pay; the subscription starts when Stripe confirms the payment.
+    checkout_url: String,
+}
+
+#[utoipa::path(post, path = "/v1/billing/subscribe", tag = "billing", request_body = Subscribe,
+    security(("bearer" = [])),
+    responses((status = 200, body = CheckoutUrl), (status = 400), (status = 401), (status = 409),
+              (status = 503)))]
+pub async fn subscribe(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ValidJson(req): ValidJson<Subscribe>,
+) -> ApiResult<Json<CheckoutUrl>> {
+    let plan = Plan::parse(&req.plan).map_err(|e| ApiError::bad_field("plan", e.0))?;
+    if let Some(sub) = db::subscriptions::current(&state.pool, auth.user_id).await? {
+        if db::subscriptions::is_live(&sub.status) || db::subscriptions::is_delinquent(&sub.status)
+        {
+            return Err(ApiError::Conflict(format!(
+                "you already have a {} subscription ({}); change plan in the billing portal",
+                sub.plan, sub.status
+            )));
+        }
+    }
+    let base_price = match plan {
+        Plan::Basic => &state.config.stripe.price_basic,
+        Plan::Pro => &state.config.stripe.price_pro,
+    };
+    if base_price.is_empty() {
+        tracing::error!(
+            plan = plan.as_str(),
+            "no Stripe price configured (STRIPE_PRICE_*)"
+        );
+        return Err(ApiError::Unavailable(
+            "billing is not configured yet; try again later".into(),
+        ));
+    }
+    let customer = customer::ensure(&state, auth.user_id).await?;
+    let keys: Vec<String> = Kind::ALL
+        .iter()
+        .map(|k| billing::catalog::overage_lookup_key(plan, *k))
+        .collect();
+    let metered: Vec<String> = state
+        .stripe
+        .prices_by_lookup_keys(&keys)
+        .await
+        .map_err(stripe_error)?
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    if metered.len() != keys.len() {
+        tracing::warn!(
+            plan = plan.as_str(),
+            "overage prices missing; run `poindexter stripe-setup`"
+        );
+    }
+    let base = &state.config.public_base_url;
+    let user = auth.user_id.to_string();
+    // Repeated clicks within five minutes reuse one session; a later one gets a fresh session.
+    let bucket = chrono::Utc::now().timestamp() / 300;
+    let checkout = state
+        .stripe
+        .create_checkout_session(billing::client::CheckoutRequest {
+            customer: &customer,
+            base_price,
+            metered_prices: &metered,
+            success_url: &format!("{base}/dashboard?checkout=success"),
+            cancel_url: &format!("{base}/dashboard?checkout=cancelled"),
+            user_id: &user,
+            plan,
+            billing_cycle_anchor: next_month_start(),
+            idempotency_key: &format!("pdx-checkout-{user}-{}-{bucket}", plan.as_str()),
+        })
+        .await
+        .map_err(stripe_error)?;
+    Ok(Json(CheckoutUrl {
+        checkout_url: checkout.url,
+    }))
+}
+
+/// 00:00 UTC on the first of next month: usage is counted per calendar month, so Stripe's
+/// billing periods start there too.
+fn next_month_start() -> i64 {
+    let next = domain::Month::containing(chrono::Utc::now().date_naive()).next();
+    db::usage::bounds(next).0.timestamp()
+}

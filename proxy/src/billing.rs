@@ -1,0 +1,76 @@
+//! Turns what a request consumed into its one usage event: reported counts when the upstream
+//! sent them, otherwise an estimate (about four characters a token) marked `estimated`.
+
+use crate::catalog::{Prices, Provider, Tokens};
+use crate::keys::UserState;
+use crate::tally::Tally;
+use crate::usage::{Meter, UsageEvent};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::time::Instant;
+use uuid::Uuid;
+
+/// Status recorded for a stream the client abandoned (nginx's convention).
+pub const CLIENT_CLOSED: u16 = 499;
+
+pub struct Billing {
+    pub meter: Meter,
+    pub user: Arc<UserState>,
+    pub key_id: Uuid,
+    pub request_id: Arc<str>,
+    pub model: String,
+    pub provider: Provider,
+    pub prices: Prices,
+    pub started: Instant,
+    pub created_at: DateTime<Utc>,
+    /// Size of the request body, for an input estimate when no usage arrived.
+    pub request_bytes: usize,
+}
+
+impl Billing {
+    pub fn finish(self, tally: &Tally, status: u16) {
+        let mut tokens = tally.tokens;
+        let mut estimated = false;
+        // Only answers produce tokens (499: the client left mid-answer); an error body is not output.
+        if (200..300).contains(&status) || status == CLIENT_CLOSED {
+            if !tally.input_seen {
+                tokens.input = (self.request_bytes as u64).div_ceil(4);
+                estimated = true;
+            }
+            if !tally.output_seen {
+                tokens.output = tokens.output.max(tally.text_chars.div_ceil(4));
+                estimated = true;
+            }
+        } else {
+            tokens = Tokens::default();
+        }
+        let event = UsageEvent {
+            request_id: self.request_id.to_string(),
+            user_id: self.user.user_id,
+            api_key_id: self.key_id,
+            model: self.model,
+            provider: self.provider.as_str().to_owned(),
+            input_tokens: tokens.input as i64,
+            output_tokens: tokens.output as i64,
+            cache_read_tokens: tokens.cache_read as i64,
+            cache_write_tokens: tokens.cache_write as i64,
+            cost_microdollars: self.prices.cost(&tokens) as i64,
+            latency_ms: self.started.elapsed().as_millis().min(i32::MAX as u128) as i32,
+            status_code: i32::from(status),
+            estimated,
+            created_at: self.created_at,
+        };
+        // Counts and ids only: never prompts, answers or keys.
+        tracing::debug!(
+            request_id = %event.request_id,
+            model = %event.model,
+            status = event.status_code,
+            input_tokens = event.input_tokens,
+            output_tokens = event.output_tokens,
+            estimated = event.estimated,
+            latency_ms = event.latency_ms,
+            "request metered"
+        );
+        self.meter.record(&self.user, event);
+    }
+}

@@ -1,0 +1,148 @@
+//! Reads active keys, each owner's subscription and identity status, and their usage in the
+//! current billing period (since the subscription's period start, or the calendar month).
+
+use crate::keys::Access;
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use domain::Plan;
+use sqlx::PgPool;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+pub struct KeyRow {
+    pub key_id: Uuid,
+    pub user_id: Uuid,
+    pub hash: [u8; 32],
+}
+
+pub struct UserRow {
+    pub user_id: Uuid,
+    pub access: Access,
+    pub period_start: DateTime<Utc>,
+    pub used_tokens: i64,
+    pub spent_microdollars: i64,
+}
+
+#[derive(Default)]
+pub struct Snapshot {
+    pub keys: Vec<KeyRow>,
+    pub users: Vec<UserRow>,
+}
+
+type SubRow = (Uuid, String, String, Option<i64>, Option<DateTime<Utc>>);
+
+/// Everything, or only `user`'s rows.
+pub async fn snapshot(pool: &PgPool, user: Option<Uuid>) -> Result<Snapshot, sqlx::Error> {
+    let keys: Vec<(Uuid, Uuid, Vec<u8>)> = sqlx::query_as(
+        "SELECT id, user_id, key_hash FROM api_keys
+         WHERE revoked_at IS NULL AND ($1::uuid IS NULL OR user_id = $1)",
+    )
+    .bind(user)
+    .fetch_all(pool)
+    .await?;
+    // The subscription that grants access wins; otherwise the most recently changed one.
+    let subs: Vec<SubRow> = sqlx::query_as(
+        "SELECT DISTINCT ON (user_id) user_id, plan, status, spending_cap_microdollars,
+                current_period_start
+         FROM subscriptions WHERE ($1::uuid IS NULL OR user_id = $1)
+         ORDER BY user_id, (status IN ('active', 'trialing')) DESC, updated_at DESC",
+    )
+    .bind(user)
+    .fetch_all(pool)
+    .await?;
+    let suspended: Vec<(Uuid,)> = sqlx::query_as(
+        "SELECT user_id FROM identities WHERE status = 'suspended'
+         AND ($1::uuid IS NULL OR user_id = $1)",
+    )
+    .bind(user)
+    .fetch_all(pool)
+    .await?;
+    let suspended: std::collections::HashSet<Uuid> = suspended.into_iter().map(|r| r.0).collect();
+    let subs: HashMap<Uuid, SubRow> = subs.into_iter().map(|s| (s.0, s)).collect();
+
+    let mut user_ids: Vec<Uuid> = keys.iter().map(|k| k.1).collect();
+    user_ids.sort_unstable();
+    user_ids.dedup();
+    let mut users = Vec::with_capacity(user_ids.len());
+    for user_id in &user_ids {
+        let sub = subs.get(user_id);
+        let access = if suspended.contains(user_id) {
+            Access::Suspended
+        } else {
+            match sub {
+                Some((_, plan, status, cap, _)) if status == "active" || status == "trialing" => {
+                    match Plan::parse(plan) {
+                        Ok(plan) => Access::Active {
+                            plan,
+                            cap_microdollars: *cap,
+                        },
+                        Err(_) => Access::NoSubscription,
+                    }
+                }
+                _ => Access::NoSubscription,
+            }
+        };
+        let period_start = sub.and_then(|s| s.4).unwrap_or_else(month_start);
+        users.push(UserRow {
+            user_id: *user_id,
+            access,
+            period_start,
+            used_tokens: 0,
+            spent_microdollars: 0,
+        });
+    }
+    let totals = period_totals(
+        pool,
+        &users
+            .iter()
+            .map(|u| (u.user_id, u.period_start))
+            .collect::<Vec<_>>(),
+    )
+    .await?;
+    for u in &mut users {
+        if let Some((t, c)) = totals.get(&u.user_id) {
+            u.used_tokens = *t;
+            u.spent_microdollars = *c;
+        }
+    }
+    let keys = keys
+        .into_iter()
+        .filter_map(|(key_id, user_id, hash)| {
+            Some(KeyRow {
+                key_id,
+                user_id,
+                hash: hash.try_into().ok()?,
+            })
+        })
+        .collect();
+    Ok(Snapshot { keys, users })
+}
+
+/// Tokens and cost per user since each one's period start.
+pub async fn period_totals(
+    pool: &PgPool,
+    users: &[(Uuid, DateTime<Utc>)],
+) -> Result<HashMap<Uuid, (i64, i64)>, sqlx::Error> {
+    if users.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let (ids, since): (Vec<Uuid>, Vec<DateTime<Utc>>) = users.iter().copied().unzip();
+    let rows: Vec<(Uuid, i64, i64)> = sqlx::query_as(
+        "SELECT u.user_id, COALESCE(SUM(e.input_tokens + e.output_tokens), 0)::bigint,
+                COALESCE(SUM(e.cost_microdollars), 0)::bigint
+         FROM UNNEST($1::uuid[], $2::timestamptz[]) AS u(user_id, since)
+         JOIN usage_events e ON e.user_id = u.user_id AND e.created_at >= u.since
+         GROUP BY u.user_id",
+    )
+    .bind(ids)
+    .bind(since)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(u, t, c)| (u, (t, c))).collect())
+}
+
+fn month_start() -> DateTime<Utc> {
+    let now = Utc::now();
+    Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
+        .single()
+        .unwrap_or(now)
+}

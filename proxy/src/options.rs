@@ -1,0 +1,124 @@
+//! What the proxy needs to run, taken from the typed `Config` plus a few proxy-only knobs.
+//!
+//! Upstream failover: `OPENAI_BASE_URL` / `ANTHROPIC_BASE_URL` and `OPENAI_API_KEY` /
+//! `ANTHROPIC_API_KEY` may each hold a comma-separated list; the proxy tries the pairs
+//! (base i mod n, key i mod m) in order. Proxy-only variables: `PROXY_RATE_PER_MINUTE`
+//! (per key, default 600), `PROXY_RATE_BURST` (default 60), `PROXY_SPILL_PATH` (default
+//! `.data/proxy-usage.spill`).
+
+use config::Config;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One upstream endpoint and the key it is called with.
+#[derive(Clone)]
+pub struct Target {
+    pub base_url: String,
+    pub api_key: String,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Target({})", self.base_url)
+    }
+}
+
+/// Not `Debug`: the database URL may carry a password.
+#[derive(Clone)]
+pub struct Options {
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    /// OpenAI-compatible endpoints; base URLs include the version (`…/v1`).
+    pub openai: Vec<Target>,
+    /// Anthropic endpoints; base URLs without the version.
+    pub anthropic: Vec<Target>,
+    pub rate_per_minute: u32,
+    pub rate_burst: u32,
+    pub spill_path: PathBuf,
+    /// How often period usage is re-read from Postgres, so budgets hold across instances.
+    pub usage_refresh: Duration,
+    /// Full key reload, a safety net behind LISTEN/NOTIFY.
+    pub key_refresh: Duration,
+    pub batch_max: usize,
+    pub batch_wait: Duration,
+    /// Upper bound of attempts across targets before giving up (failover).
+    pub max_attempts: usize,
+}
+
+impl Options {
+    pub fn from_config(config: &Config) -> Self {
+        let u = &config.upstream;
+        let env_u32 = |name: &str, default: u32| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(default)
+        };
+        Self {
+            database_url: config.database_url.clone(),
+            redis_url: config.redis_url.clone(),
+            openai: targets(&u.openai_base_url, u.openai_api_key.expose()),
+            anthropic: targets(&u.anthropic_base_url, u.anthropic_api_key.expose()),
+            rate_per_minute: env_u32("PROXY_RATE_PER_MINUTE", 600).max(1),
+            rate_burst: env_u32("PROXY_RATE_BURST", 60).max(1),
+            spill_path: std::env::var("PROXY_SPILL_PATH")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| PathBuf::from(".data/proxy-usage.spill")),
+            usage_refresh: Duration::from_secs(5),
+            key_refresh: Duration::from_secs(60),
+            batch_max: 1000,
+            batch_wait: Duration::from_millis(20),
+            max_attempts: 3,
+        }
+    }
+}
+
+/// Pairs comma-separated base URLs with comma-separated keys.
+pub fn targets(bases: &str, keys: &str) -> Vec<Target> {
+    let bases: Vec<&str> = split(bases);
+    let keys: Vec<&str> = split(keys);
+    if bases.is_empty() {
+        return Vec::new();
+    }
+    let n = bases.len().max(keys.len());
+    (0..n)
+        .map(|i| Target {
+            base_url: bases[i % bases.len()].trim_end_matches('/').to_owned(),
+            api_key: if keys.is_empty() {
+                String::new()
+            } else {
+                keys[i % keys.len()].to_owned()
+            },
+        })
+        .collect()
+}
+
+fn split(list: &str) -> Vec<&str> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_bases_and_keys() {
+        let t = targets("http://a/v1, http://b/v1/", "k1,k2,k3");
+        let got: Vec<(&str, &str)> = t
+            .iter()
+            .map(|t| (t.base_url.as_str(), t.api_key.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("http://a/v1", "k1"),
+                ("http://b/v1", "k2"),
+                ("http://a/v1", "k3")
+            ]
+        );
+        assert!(targets("", "k").is_empty());
+    }
+}

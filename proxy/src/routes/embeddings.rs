@@ -1,0 +1,61 @@
+//! `POST /v1/embeddings`: OpenAI embeddings, proxied as they are and metered as input tokens.
+
+use crate::catalog::{self, Provider};
+use crate::errors::{Dialect, ProxyError};
+use crate::routes::chat::read_body;
+use crate::routes::{self, Caller, Ctx, Passed, Shared};
+use crate::tally::Tally;
+use crate::upstream::{AnthropicHeaders, Path};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use std::sync::Arc;
+
+pub async fn handle(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    routes::serve(shared, Dialect::OpenAi, headers, body, work).await
+}
+
+async fn work(
+    shared: Arc<Shared>,
+    ctx: Ctx,
+    caller: Caller,
+    _headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ProxyError> {
+    let head = routes::head(&body)?;
+    let (provider, prices) = catalog::lookup(&head.model)
+        .filter(|(p, _)| *p == Provider::OpenAi)
+        .ok_or_else(|| ProxyError::UnknownModel(head.model.clone()))?;
+    let billing = caller.billing(&shared, &ctx, &head.model, provider, prices, body.len());
+    let res = match shared
+        .upstreams
+        .send(
+            provider,
+            Path::Embeddings,
+            body,
+            &AnthropicHeaders::default(),
+        )
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            billing.finish(&Tally::default(), e.status().as_u16());
+            return Err(e);
+        }
+    };
+    let passed = Passed::of(&res);
+    let bytes = read_body(res).await?;
+    let mut tally = Tally::default();
+    if passed.ok() {
+        tally.openai_body(&bytes);
+        // Embeddings produce no output tokens; say so rather than estimate some.
+        tally.output_seen = true;
+    }
+    billing.finish(&tally, passed.status);
+    Ok(passed.respond(bytes))
+}

@@ -1,0 +1,65 @@
+//! `POST /v1/messages`: the Anthropic Messages API, proxied as it is (stream or not).
+
+use crate::catalog::{self, Provider};
+use crate::errors::{Dialect, ProxyError};
+use crate::relay::{Mode, Relay};
+use crate::routes::chat::read_body;
+use crate::routes::{self, Caller, Ctx, Passed, Shared};
+use crate::tally::Tally;
+use crate::upstream::{AnthropicHeaders, Path};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures::StreamExt;
+use std::sync::Arc;
+
+pub async fn handle(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    routes::serve(shared, Dialect::Anthropic, headers, body, work).await
+}
+
+async fn work(
+    shared: Arc<Shared>,
+    ctx: Ctx,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ProxyError> {
+    let head = routes::head(&body)?;
+    let (provider, prices) = catalog::lookup(&head.model)
+        .filter(|(p, _)| *p == Provider::Anthropic)
+        .ok_or_else(|| ProxyError::UnknownModel(head.model.clone()))?;
+    let stream = head.stream.unwrap_or(false);
+    let billing = caller.billing(&shared, &ctx, &head.model, provider, prices, body.len());
+    let anthropic = AnthropicHeaders {
+        version: headers.get("anthropic-version").cloned(),
+        beta: headers.get("anthropic-beta").cloned(),
+    };
+    let res = match shared
+        .upstreams
+        .send(provider, Path::Messages, body, &anthropic)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            billing.finish(&Tally::default(), e.status().as_u16());
+            return Err(e);
+        }
+    };
+    let passed = Passed::of(&res);
+    if stream && passed.ok() {
+        let relay = Relay::new(res.bytes_stream().boxed(), provider, Mode::Raw, billing);
+        return Ok(routes::event_stream(Body::from_stream(relay)));
+    }
+    let bytes = read_body(res).await?;
+    let mut tally = Tally::default();
+    if passed.ok() {
+        tally.anthropic_body(&bytes);
+    }
+    billing.finish(&tally, passed.status);
+    Ok(passed.respond(bytes))
+}

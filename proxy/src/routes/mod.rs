@@ -1,0 +1,273 @@
+//! The AI routes and what they share: admission (key, plan, spending cap, rate limit), the
+//! per-request context, and the headers every answer carries (`x-request-id`,
+//! `x-poindexter-tokens-remaining`).
+
+pub mod chat;
+pub mod embeddings;
+pub mod messages;
+pub mod models;
+
+use crate::billing::Billing;
+use crate::catalog::{Prices, Provider};
+use crate::errors::{Dialect, ProxyError};
+use crate::keys::{Access, KeyStore, UserState};
+use crate::ratelimit::Limiter;
+use crate::upstream::Upstreams;
+use crate::usage::Meter;
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+use uuid::Uuid;
+
+pub const TOKENS_REMAINING: &str = "x-poindexter-tokens-remaining";
+
+pub struct Shared {
+    pub keys: Arc<KeyStore>,
+    pub limiter: Limiter,
+    pub upstreams: Upstreams,
+    pub meter: Meter,
+}
+
+/// Identity and timing of one request. The id is always minted here (UUIDv7), so a usage
+/// event's key can never be chosen, or repeated, by a caller.
+#[derive(Clone)]
+pub struct Ctx {
+    pub request_id: Arc<str>,
+    pub started: Instant,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Ctx {
+    fn new() -> Self {
+        Self {
+            request_id: Uuid::now_v7().to_string().into(),
+            started: Instant::now(),
+            created_at: Utc::now(),
+        }
+    }
+
+    fn decorate(&self, mut res: Response, user: Option<&UserState>) -> Response {
+        let h = res.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&self.request_id) {
+            h.insert(server::request_id::HEADER, v);
+        }
+        if let Some(user) = user {
+            h.insert(TOKENS_REMAINING, HeaderValue::from(user.tokens_remaining()));
+        }
+        res
+    }
+}
+
+pub struct Caller {
+    pub key_id: Uuid,
+    pub user: Arc<UserState>,
+}
+
+impl Caller {
+    pub fn billing(
+        &self,
+        shared: &Shared,
+        ctx: &Ctx,
+        model: &str,
+        provider: Provider,
+        prices: Prices,
+        request_bytes: usize,
+    ) -> Billing {
+        Billing {
+            meter: shared.meter.clone(),
+            user: self.user.clone(),
+            key_id: self.key_id,
+            request_id: ctx.request_id.clone(),
+            model: model.to_owned(),
+            provider,
+            prices,
+            started: ctx.started,
+            created_at: ctx.created_at,
+            request_bytes,
+        }
+    }
+}
+
+/// The key the caller presented, as the OpenAI SDK (`Authorization: Bearer`) or the
+/// Anthropic SDK (`x-api-key`) sends it.
+/// If both are sent, the one that looks like a Poindexter key wins.
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    let x_api_key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|auth| auth.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    let ours = |k: &&str| k.starts_with(domain::API_KEY_PREFIX);
+    x_api_key
+        .filter(ours)
+        .or(bearer.filter(ours))
+        .or(x_api_key)
+        .or(bearer)
+}
+
+/// Key → user → access → spending cap → rate limit. On refusal, also the user if known.
+async fn admit(
+    shared: &Shared,
+    headers: &HeaderMap,
+) -> Result<Caller, (ProxyError, Option<Arc<UserState>>)> {
+    let presented = presented_key(headers).ok_or((ProxyError::MissingKey, None))?;
+    let entry = shared
+        .keys
+        .find(presented)
+        .ok_or((ProxyError::InvalidKey, None))?;
+    let user = entry.user;
+    match user.access() {
+        Access::Active {
+            cap_microdollars: Some(cap),
+            ..
+        } if user.spent() >= cap => return Err((ProxyError::SpendingCap, Some(user))),
+        Access::Active { .. } => {}
+        Access::NoSubscription => return Err((ProxyError::NoSubscription, Some(user))),
+        Access::Suspended => return Err((ProxyError::Suspended, Some(user))),
+    }
+    if let Err(wait) = shared.limiter.check(entry.key_id).await {
+        metrics::counter!("proxy_rate_limited_total").increment(1);
+        let retry_after_s = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        return Err((
+            ProxyError::RateLimited {
+                retry_after_s: retry_after_s.max(1),
+            },
+            Some(user),
+        ));
+    }
+    Ok(Caller {
+        key_id: entry.key_id,
+        user,
+    })
+}
+
+/// Admits the caller, then runs `work` in its own task: an answer that is under way is
+/// finished and metered even if the client hangs up before its headers arrive.
+pub async fn serve<F, Fut>(
+    shared: Arc<Shared>,
+    dialect: Dialect,
+    headers: HeaderMap,
+    body: Bytes,
+    work: F,
+) -> Response
+where
+    F: FnOnce(Arc<Shared>, Ctx, Caller, HeaderMap, Bytes) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Response, ProxyError>> + Send + 'static,
+{
+    let ctx = Ctx::new();
+    let caller = match admit(&shared, &headers).await {
+        Ok(c) => c,
+        Err((e, user)) => {
+            count(dialect, e.status().as_u16());
+            return ctx.decorate(e.into_response(dialect), user.as_deref());
+        }
+    };
+    let user = caller.user.clone();
+    let res = tokio::spawn(work(shared, ctx.clone(), caller, headers, body)).await;
+    let res = match res {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => e.into_response(dialect),
+        Err(e) => {
+            tracing::error!(error = %e, "request task failed");
+            ProxyError::UpstreamUnavailable.into_response(dialect)
+        }
+    };
+    count(dialect, res.status().as_u16());
+    ctx.decorate(res, Some(&user))
+}
+
+/// `proxy_requests_total{dialect, class}` with static labels only: nothing allocated per request.
+fn count(dialect: Dialect, status: u16) {
+    let dialect = match dialect {
+        Dialect::OpenAi => "openai",
+        Dialect::Anthropic => "anthropic",
+    };
+    let class = match status {
+        200..=299 => "2xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    metrics::counter!("proxy_requests_total", "dialect" => dialect, "class" => class).increment(1);
+}
+
+/// The headers of an upstream answer worth passing on.
+pub struct Passed {
+    pub status: u16,
+    content_type: Option<HeaderValue>,
+    retry_after: Option<HeaderValue>,
+}
+
+impl Passed {
+    pub fn of(res: &reqwest::Response) -> Self {
+        Self {
+            status: res.status().as_u16(),
+            content_type: res.headers().get(header::CONTENT_TYPE).cloned(),
+            retry_after: res.headers().get(header::RETRY_AFTER).cloned(),
+        }
+    }
+
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// A finished upstream answer passed on with its status, content type and Retry-After.
+    pub fn respond(self, body: Bytes) -> Response {
+        let mut res = Response::new(Body::from(body));
+        *res.status_mut() =
+            http::StatusCode::from_u16(self.status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+        let h = res.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            self.content_type
+                .unwrap_or(HeaderValue::from_static("application/json")),
+        );
+        if let Some(r) = self.retry_after {
+            h.insert(header::RETRY_AFTER, r);
+        }
+        res
+    }
+}
+
+pub fn event_stream(body: Body) -> Response {
+    let mut res = Response::new(body);
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    res
+}
+
+/// Reads `model` (and `stream`) without copying the rest of the body.
+#[derive(serde::Deserialize)]
+pub struct Head {
+    pub model: String,
+    #[serde(default)]
+    pub stream: Option<bool>,
+    #[serde(default)]
+    pub stream_options: Option<StreamOptions>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct StreamOptions {
+    #[serde(default)]
+    pub include_usage: Option<bool>,
+}
+
+pub fn head(body: &[u8]) -> Result<Head, ProxyError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ProxyError::BadRequest(format!(
+            "The request body is not valid JSON with a string `model`: {e}"
+        ))
+    })
+}

@@ -1,0 +1,263 @@
+//! Token counts read from upstream answers: the `usage` objects of OpenAI and Anthropic,
+//! streamed or not, plus the length of the text produced, which estimates the output when
+//! a stream ended before its usage arrived.
+
+use crate::catalog::Tokens;
+use serde::Deserialize;
+use std::borrow::Cow;
+
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub tokens: Tokens,
+    pub input_seen: bool,
+    pub output_seen: bool,
+    /// Characters of text and tool arguments streamed so far.
+    pub text_chars: u64,
+}
+
+#[derive(Deserialize)]
+struct OaUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+    #[serde(default)]
+    prompt_tokens_details: Option<OaPromptDetails>,
+}
+
+#[derive(Deserialize)]
+struct OaPromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct OaChunk<'a> {
+    #[serde(default, borrow)]
+    choices: Vec<OaChoice<'a>>,
+    #[serde(default)]
+    usage: Option<OaUsage>,
+}
+
+#[derive(Deserialize)]
+struct OaChoice<'a> {
+    #[serde(default, borrow)]
+    delta: Option<OaDelta<'a>>,
+}
+
+#[derive(Deserialize)]
+struct OaDelta<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    tool_calls: Option<Vec<OaToolDelta<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct OaToolDelta<'a> {
+    #[serde(default, borrow)]
+    function: Option<OaFunctionDelta<'a>>,
+}
+
+#[derive(Deserialize)]
+struct OaFunctionDelta<'a> {
+    #[serde(default, borrow)]
+    arguments: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct AnUsage {
+    #[serde(default)]
+    pub input_tokens: Option<u64>,
+    #[serde(default)]
+    pub output_tokens: Option<u64>,
+    #[serde(default)]
+    pub cache_read_input_tokens: Option<u64>,
+    #[serde(default)]
+    pub cache_creation_input_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct AnEvent<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default)]
+    message: Option<AnMessage>,
+    #[serde(default)]
+    usage: Option<AnUsage>,
+    #[serde(default, borrow)]
+    delta: Option<AnDelta<'a>>,
+}
+
+#[derive(Deserialize)]
+struct AnMessage {
+    #[serde(default)]
+    usage: Option<AnUsage>,
+}
+
+#[derive(Deserialize)]
+struct AnDelta<'a> {
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    partial_json: Option<Cow<'a, str>>,
+}
+
+impl Tally {
+    fn openai_usage(&mut self, u: &OaUsage) {
+        self.tokens.input = u.prompt_tokens;
+        self.tokens.output = u.completion_tokens;
+        self.tokens.cache_read = u
+            .prompt_tokens_details
+            .as_ref()
+            .and_then(|d| d.cached_tokens)
+            .unwrap_or(0);
+        self.input_seen = true;
+        self.output_seen = true;
+    }
+
+    /// Anthropic's input_tokens excludes cached tokens; ours counts every prompt token.
+    pub fn anthropic_usage(&mut self, u: &AnUsage, final_output: bool) {
+        if u.input_tokens.is_some()
+            || u.cache_read_input_tokens.is_some()
+            || u.cache_creation_input_tokens.is_some()
+        {
+            if let Some(r) = u.cache_read_input_tokens {
+                self.tokens.cache_read = r;
+            }
+            if let Some(w) = u.cache_creation_input_tokens {
+                self.tokens.cache_write = w;
+            }
+            if let Some(i) = u.input_tokens {
+                self.tokens.input = i + self.tokens.cache_read + self.tokens.cache_write;
+                self.input_seen = true;
+            }
+        }
+        if let Some(o) = u.output_tokens {
+            self.tokens.output = o;
+            if final_output {
+                self.output_seen = true;
+            }
+        }
+    }
+
+    /// One `data:` payload of an OpenAI chat stream. True when it is the usage-only chunk
+    /// (empty `choices`, `usage` set) that `include_usage` adds at the end.
+    pub fn openai_event(&mut self, data: &[u8]) -> bool {
+        let Ok(chunk) = serde_json::from_slice::<OaChunk>(data) else {
+            return false;
+        };
+        for c in &chunk.choices {
+            if let Some(d) = &c.delta {
+                self.text_chars += d.content.as_ref().map_or(0, |s| s.chars().count()) as u64;
+                for t in d.tool_calls.iter().flatten() {
+                    if let Some(a) = t.function.as_ref().and_then(|f| f.arguments.as_ref()) {
+                        self.text_chars += a.chars().count() as u64;
+                    }
+                }
+            }
+        }
+        match &chunk.usage {
+            Some(u) => {
+                self.openai_usage(u);
+                chunk.choices.is_empty()
+            }
+            None => false,
+        }
+    }
+
+    /// One event of an Anthropic messages stream.
+    pub fn anthropic_event(&mut self, data: &[u8]) {
+        let Ok(ev) = serde_json::from_slice::<AnEvent>(data) else {
+            return;
+        };
+        match ev.kind.as_ref() {
+            "message_start" => {
+                if let Some(u) = ev.message.as_ref().and_then(|m| m.usage.as_ref()) {
+                    // Its output_tokens is a placeholder; the real count comes in message_delta.
+                    self.anthropic_usage(u, false);
+                    self.tokens.output = 0;
+                }
+            }
+            "message_delta" => {
+                if let Some(u) = &ev.usage {
+                    self.anthropic_usage(u, true);
+                }
+            }
+            "content_block_delta" => {
+                if let Some(d) = &ev.delta {
+                    let n = d.text.as_ref().or(d.partial_json.as_ref());
+                    self.text_chars += n.map_or(0, |s| s.chars().count()) as u64;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A whole (non-streamed) OpenAI body: chat completion or embeddings.
+    pub fn openai_body(&mut self, body: &[u8]) {
+        #[derive(Deserialize)]
+        struct Body {
+            usage: Option<OaUsage>,
+        }
+        if let Ok(Body { usage: Some(u) }) = serde_json::from_slice::<Body>(body) {
+            self.openai_usage(&u);
+        }
+    }
+
+    /// A whole (non-streamed) Anthropic message.
+    pub fn anthropic_body(&mut self, body: &[u8]) {
+        #[derive(Deserialize)]
+        struct Body {
+            usage: Option<AnUsage>,
+        }
+        if let Ok(Body { usage: Some(u) }) = serde_json::from_slice::<Body>(body) {
+            self.anthropic_usage(&u, true);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_openai_stream_usage_and_text() {
+        let mut t = Tally::default();
+        assert!(!t.openai_event(br#"{"choices":[{"delta":{"content":"Hello"}}],"usage":null}"#));
+        assert!(t.openai_event(
+            br#"{"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":2}}}"#
+        ));
+        assert_eq!(t.text_chars, 5);
+        assert_eq!(
+            t.tokens,
+            Tokens {
+                input: 7,
+                output: 3,
+                cache_read: 2,
+                cache_write: 0
+            }
+        );
+        assert!(t.output_seen);
+    }
+
+    #[test]
+    fn reads_anthropic_stream_usage() {
+        let mut t = Tally::default();
+        t.anthropic_event(br#"{"type":"message_start","message":{"usage":{"input_tokens":10,"cache_read_input_tokens":5,"cache_creation_input_tokens":0,"output_tokens":1}}}"#);
+        assert!(t.input_seen && !t.output_seen);
+        t.anthropic_event(br#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}"#);
+        t.anthropic_event(br#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":12}}"#);
+        assert_eq!(
+            t.tokens,
+            Tokens {
+                input: 15,
+                output: 12,
+                cache_read: 5,
+                cache_write: 0
+            }
+        );
+        assert!(t.output_seen);
+        assert_eq!(t.text_chars, 2);
+    }
+}

@@ -1,0 +1,233 @@
+//! The batched writer task. Events arrive on a channel; a batch is written when it is full or
+//! `batch_wait` after its first event. While a spill file exists every new batch is appended
+//! to it (so order is kept) and the file is replayed every half second until Postgres takes it.
+
+use crate::usage::{insert, spill, Meter, UsageEvent};
+use sqlx::PgPool;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct Writer {
+    stop: watch::Sender<bool>,
+    done: tokio::sync::oneshot::Receiver<()>,
+}
+
+struct Task {
+    pool: PgPool,
+    path: Arc<PathBuf>,
+    max: usize,
+    spilled: bool,
+}
+
+impl Writer {
+    /// Runs the writer on its own thread and runtime, with its own connection pool, so that
+    /// encoding and sending batches never holds up a worker that serves requests.
+    pub fn start(
+        database_url: &str,
+        spill_path: PathBuf,
+        max: usize,
+        wait: Duration,
+    ) -> std::io::Result<(Meter, Self)> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (stop, stop_rx) = watch::channel(false);
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        let path = Arc::new(spill_path);
+        let url = database_url.to_owned();
+        let task_path = path.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("usage-writer".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    match db::connect_lazy(&url) {
+                        Ok(pool) => {
+                            let task = Task {
+                                pool,
+                                spilled: !spill::is_empty(&task_path),
+                                path: task_path,
+                                max: max.max(1),
+                            };
+                            task.run(rx, wait, stop_rx).await;
+                        }
+                        Err(e) => tracing::error!(error = %e, "usage writer cannot start"),
+                    }
+                });
+                let _ = done_tx.send(());
+            })?;
+        Ok((
+            Meter {
+                tx,
+                spill_path: path,
+            },
+            Self { stop, done },
+        ))
+    }
+
+    /// Writes everything still queued (to Postgres, or to the spill file if it is down).
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        if self.done.await.is_err() {
+            tracing::error!("usage writer ended abnormally");
+        }
+    }
+}
+
+impl Task {
+    async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<UsageEvent>,
+        wait: Duration,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut replay_tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            tokio::select! {
+                first = rx.recv() => {
+                    let Some(first) = first else { break };
+                    let batch = self.gather(first, &mut rx, wait, &mut stop).await;
+                    self.write(batch).await;
+                }
+                _ = replay_tick.tick(), if self.spilled => self.replay().await,
+                _ = stop.changed() => break,
+            }
+        }
+        rx.close();
+        let mut rest = Vec::new();
+        while let Ok(e) = rx.try_recv() {
+            rest.push(e);
+        }
+        for chunk in rest.chunks(self.max) {
+            self.write(chunk.to_vec()).await;
+        }
+        if self.spilled {
+            self.replay().await;
+        }
+        if self.spilled {
+            tracing::warn!("usage events left in the spill file; they are replayed at next start");
+        }
+    }
+
+    async fn gather(
+        &self,
+        first: UsageEvent,
+        rx: &mut mpsc::UnboundedReceiver<UsageEvent>,
+        wait: Duration,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Vec<UsageEvent> {
+        let mut batch = Vec::with_capacity(64);
+        batch.push(first);
+        let deadline = tokio::time::Instant::now() + wait;
+        while batch.len() < self.max {
+            match rx.try_recv() {
+                Ok(e) => batch.push(e),
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => tokio::select! {
+                    next = tokio::time::timeout_at(deadline, rx.recv()) => match next {
+                        Ok(Some(e)) => batch.push(e),
+                        _ => break,
+                    },
+                    // Shutting down: write what we have now (the rest is drained after).
+                    _ = stop.changed() => break,
+                },
+            }
+        }
+        batch
+    }
+
+    async fn write(&mut self, batch: Vec<UsageEvent>) {
+        if !self.spilled {
+            match insert_with_partitions(&self.pool, &batch).await {
+                Ok(()) => {
+                    metrics::counter!("proxy_usage_written_total").increment(batch.len() as u64);
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, events = batch.len(), "usage write failed; spilling to disk");
+                }
+            }
+        }
+        self.spill(batch).await;
+    }
+
+    async fn spill(&mut self, batch: Vec<UsageEvent>) {
+        let path = self.path.clone();
+        let n = batch.len();
+        let res = tokio::task::spawn_blocking(move || spill::append(&path, &batch)).await;
+        match res {
+            Ok(Ok(())) => {
+                metrics::counter!("proxy_usage_spilled_total").increment(n as u64);
+                self.spilled = true;
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, events = n, "cannot write the usage spill file; events lost")
+            }
+            Err(e) => tracing::error!(error = %e, events = n, "spill task failed; events lost"),
+        }
+    }
+
+    /// Writes the spill file to Postgres in order; keeps what could not be written.
+    async fn replay(&mut self) {
+        let path = self.path.clone();
+        let events = match tokio::task::spawn_blocking(move || spill::read(&path)).await {
+            Ok(Ok(e)) => e,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot read the usage spill file");
+                return;
+            }
+            Err(_) => return,
+        };
+        let mut written = 0;
+        for chunk in events.chunks(self.max) {
+            if insert_with_partitions(&self.pool, chunk).await.is_err() {
+                break;
+            }
+            written += chunk.len();
+        }
+        if written == 0 && !events.is_empty() {
+            return;
+        }
+        let rest = events[written..].to_vec();
+        let path = self.path.clone();
+        let done = rest.is_empty();
+        match tokio::task::spawn_blocking(move || spill::rewrite(&path, &rest)).await {
+            Ok(Ok(())) => {
+                if done {
+                    tracing::info!(events = written, "usage spill file replayed into Postgres");
+                    self.spilled = false;
+                }
+            }
+            _ => tracing::error!("cannot rewrite the usage spill file"),
+        }
+    }
+}
+
+/// Inserts a batch, creating a missing monthly partition once if Postgres asks for it.
+async fn insert_with_partitions(pool: &PgPool, batch: &[UsageEvent]) -> Result<(), sqlx::Error> {
+    let first = tokio::time::timeout(WRITE_TIMEOUT, insert::batch(pool, batch)).await;
+    match first {
+        Err(_) => Err(sqlx::Error::PoolTimedOut),
+        Ok(Err(sqlx::Error::Database(e))) if e.code().as_deref() == Some("23514") => {
+            let mut months: Vec<chrono::NaiveDate> =
+                batch.iter().map(|e| e.created_at.date_naive()).collect();
+            months.sort_unstable();
+            months.dedup();
+            for m in months {
+                sqlx::query("SELECT ensure_usage_partition($1)")
+                    .bind(m)
+                    .execute(pool)
+                    .await?;
+            }
+            insert::batch(pool, batch).await
+        }
+        Ok(other) => other,
+    }
+}

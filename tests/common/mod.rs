@@ -1,0 +1,12 @@
+//! Shared test support: a freshly migrated database per test, free ports, env builders, and
+//! the provider sandbox in-process.
+#![allow(dead_code)]
+
+pub mod api;
+pub mod comms;
+pub mod db;
+pub mod ports;
+pub mod process;
+pub mod restate;
+pub mod sandbox;
+pub mod stack;

@@ -1,0 +1,262 @@
+//! The provisioning stack as separate parts, all real: a fresh database, the sandbox
+//! (in-process), restate-server and the `poindexter workflows` process (child processes), and
+//! the api (in-process), wired to each other on free ports.
+
+use super::api::{api_env, ADMIN_TOKEN};
+use super::db::TestDb;
+use super::ports::free_port;
+use super::process::{wait_healthy, Proc};
+use super::restate::Restate;
+use super::sandbox::{start_sandbox, TestSandbox};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+pub struct Stack {
+    pub db: TestDb,
+    pub sandbox: TestSandbox,
+    pub restate: Restate,
+    pub workflows: Option<Proc>,
+    pub workflows_port: u16,
+    pub env: HashMap<String, String>,
+    pub api: String,
+    pub http: reqwest::Client,
+    api_task: tokio::task::JoinHandle<()>,
+}
+
+impl Stack {
+    /// `extra` overrides settings (e.g. shorter timeouts) for the workflows process and api.
+    pub async fn start(extra: &[(&str, &str)]) -> Self {
+        Self::start_with_webhooks(extra, None).await
+    }
+
+    /// Like `start`, but the sandbox sends its webhooks to `webhook_base` (a test relay) instead
+    /// of the api, so a test decides when, and how often, each one arrives.
+    pub async fn start_with_webhooks(extra: &[(&str, &str)], webhook_base: Option<&str>) -> Self {
+        let db = TestDb::new().await;
+        let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let api = format!("http://{}", api_listener.local_addr().unwrap());
+        let hooks = webhook_base.unwrap_or(&api).to_owned();
+        let sandbox = start_sandbox(&[("SANDBOX_WEBHOOK_BASE", hooks.as_str())]).await;
+        let restate = Restate::start().await;
+        let workflows_port = free_port();
+
+        let mut env = api_env(&db.url);
+        let sandbox_addr = sandbox.url.trim_start_matches("http://").to_owned();
+        env.insert("SANDBOX_ADDR".into(), sandbox_addr);
+        // Telnyx's messaging profile is pointed at PUBLIC_BASE_URL/webhooks/telnyx.
+        env.insert("PUBLIC_BASE_URL".into(), hooks.clone());
+        env.insert("SANDBOX_WEBHOOK_BASE".into(), hooks.clone());
+        env.insert("RESTATE_INGRESS_URL".into(), restate.ingress.clone());
+        env.insert("RESTATE_ADMIN_URL".into(), restate.admin.clone());
+        env.insert(
+            "WORKFLOWS_ADDR".into(),
+            format!("127.0.0.1:{workflows_port}"),
+        );
+        for (k, v) in [
+            ("SIGNAL_CODE_TIMEOUT_SECS", "10"),
+            ("SIGNAL_BACKOFF_MS", "200"),
+            ("DEPROVISION_RETENTION_SECS", "1"),
+            ("PROVIDER_TIMEOUT_MS", "1500"),
+        ] {
+            env.insert(k.into(), v.into());
+        }
+        for (k, v) in extra {
+            env.insert(k.to_string(), v.to_string());
+        }
+        for d in config::apply_dev_defaults(&env) {
+            env.entry(d.name.to_string()).or_insert(d.value);
+        }
+
+        let config = config::Config::load(config::Component::Api, &env).expect("api config");
+        let app = handlers::build(config).await.expect("api");
+        let router = app.router.clone();
+        let api_task = tokio::spawn(async move {
+            server::serve(api_listener, router, std::future::pending())
+                .await
+                .unwrap();
+        });
+        let mut stack = Self {
+            db,
+            sandbox,
+            restate,
+            workflows: None,
+            workflows_port,
+            env,
+            api,
+            http: reqwest::Client::new(),
+            api_task,
+        };
+        stack.start_workflows().await;
+        stack
+            .restate
+            .register(&format!("http://127.0.0.1:{workflows_port}"))
+            .await;
+        stack
+    }
+
+    pub async fn start_workflows(&mut self) {
+        self.workflows = Some(Proc::poindexter("workflows", &self.env));
+        wait_healthy(
+            &format!("http://127.0.0.1:{}/healthz", self.workflows_port),
+            Duration::from_secs(30),
+        )
+        .await;
+    }
+
+    pub fn kill_workflows(&mut self) {
+        if let Some(mut p) = self.workflows.take() {
+            p.kill9();
+        }
+    }
+
+    pub async fn stop(mut self) {
+        self.kill_workflows();
+        self.api_task.abort();
+        drop(self.restate);
+        self.db.drop().await;
+    }
+
+    /// Registers a user straight in the database (accounts are tested elsewhere).
+    pub async fn user(&self, email: &str) -> uuid::Uuid {
+        let id = uuid::Uuid::now_v7();
+        db::users::insert(
+            &self.db.pool,
+            id,
+            &domain::Email::parse(email).unwrap(),
+            "x",
+            None,
+        )
+        .await
+        .unwrap();
+        id
+    }
+
+    pub async fn admin_post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}{}", self.api, path))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn provision(&self, user: uuid::Uuid) -> Value {
+        let res = self
+            .admin_post(
+                &format!("/v1/admin/provision/{user}"),
+                json!({"plan": "basic"}),
+            )
+            .await;
+        assert_eq!(
+            res.status(),
+            202,
+            "{}",
+            res.text().await.unwrap_or_default()
+        );
+        res.json().await.unwrap()
+    }
+
+    pub async fn identity(&self, user: uuid::Uuid) -> db::identities::Identity {
+        db::identities::find_by_user(&self.db.pool, user)
+            .await
+            .unwrap()
+            .expect("identity")
+    }
+
+    /// Waits until the identity's status is one of `want`.
+    pub async fn wait_status(
+        &self,
+        user: uuid::Uuid,
+        want: &[&str],
+        limit: Duration,
+    ) -> db::identities::Identity {
+        let deadline = Instant::now() + limit;
+        loop {
+            let i = self.identity(user).await;
+            if want.contains(&i.status.as_str()) {
+                return i;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "identity stuck at {} ({:?}); wanted {want:?}",
+                i.status,
+                i.failure_reason
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn wait_signal(
+        &self,
+        user: uuid::Uuid,
+        want: &str,
+        limit: Duration,
+    ) -> db::identities::Identity {
+        let deadline = Instant::now() + limit;
+        loop {
+            let i = self.identity(user).await;
+            if i.signal_status == want {
+                return i;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "signal stuck at {} ({:?}); wanted {want}",
+                i.signal_status,
+                i.signal_failure_reason
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Hands a webhook the relay caught to the api, byte for byte.
+    pub async fn forward(
+        &self,
+        hook: &super::sandbox::Received,
+        path: &str,
+    ) -> reqwest::StatusCode {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.api))
+            .body(hook.body.clone());
+        for (name, value) in hook.headers.iter() {
+            if name.as_str().starts_with("telnyx-")
+                || name.as_str().starts_with("stripe-")
+                || name == "content-type"
+            {
+                req = req.header(name, value);
+            }
+        }
+        req.send().await.unwrap().status()
+    }
+
+    /// Workspace users and numbers alive at the sandbox that belong to `user`.
+    pub async fn leftovers(&self, user: uuid::Uuid) -> (Vec<Value>, Vec<Value>) {
+        let r = self.sandbox.resources().await;
+        let owner = user.to_string();
+        let users: Vec<Value> = r["google"]["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|u| u["owner"] == owner.as_str())
+            .cloned()
+            .collect();
+        let identity = db::identities::find_by_user(&self.db.pool, user)
+            .await
+            .unwrap();
+        let numbers: Vec<Value> = r["telnyx"]["numbers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| {
+                let o = n["owner"].as_str().unwrap_or_default();
+                identity
+                    .as_ref()
+                    .is_some_and(|i| o.starts_with(&i.id.to_string()))
+            })
+            .cloned()
+            .collect();
+        (users, numbers)
+    }
+}

@@ -1,0 +1,145 @@
+//! What a usage event says: cached prompt tokens as the upstreams report them, cost from the
+//! price table; and that usage is never dropped by a shutdown, even with the database down
+//! (the spill file is replayed by the next start).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod proxy_support;
+
+use common::db::TestDb;
+use proxy_support as ps;
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test]
+async fn cached_tokens_and_cost_are_metered_as_reported() {
+    let db = TestDb::new().await;
+    let sandbox = ps::start_sandbox().await;
+    ps::sandbox_ai(sandbox, json!({"tokens": 10, "cached_tokens": 2})).await;
+    let user = ps::user(&db.pool, Some(("basic", "active")), None).await;
+    let proxy = ps::RunningProxy::start(ps::options(&db.url, sandbox)).await;
+    let c = ps::client();
+    let body = json!({"model": "gpt-4o", "messages": [
+        {"role": "user", "content": "one two three four five six seven"}]});
+    let res: serde_json::Value = c
+        .post(proxy.url("/v1/chat/completions"))
+        .bearer_auth(&user.key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let prompt = res["usage"]["prompt_tokens"].as_i64().unwrap();
+    let res: serde_json::Value = c
+        .post(proxy.url("/v1/messages"))
+        .header("x-api-key", &user.key)
+        .header("anthropic-version", "2023-06-01")
+        .json(
+            &json!({"model": "claude-sonnet-4-5", "max_tokens": 100, "stream": false,
+            "messages": [{"role": "user", "content": "one two three four five six seven"}]}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(res["usage"]["cache_read_input_tokens"], 2);
+
+    let rows = ps::wait_usage(&db.pool, user.id, 2, Duration::from_secs(5)).await;
+    let openai = rows.iter().find(|r| r.provider == "openai").unwrap();
+    assert_eq!(
+        (
+            openai.input_tokens,
+            openai.cache_read_tokens,
+            openai.output_tokens
+        ),
+        (prompt, 2, 10)
+    );
+    // gpt-4o: $2.50 per million uncached input, $1.25 cached, $10 output; rounded up.
+    let expect = ((prompt - 2) * 2_500_000 + 2 * 1_250_000 + 10 * 10_000_000 + 999_999) / 1_000_000;
+    assert_eq!(openai.cost_microdollars, expect);
+    let anthropic = rows.iter().find(|r| r.provider == "anthropic").unwrap();
+    // Anthropic reports input without the cached part; the event counts every prompt token.
+    let input = res["usage"]["input_tokens"].as_i64().unwrap() + 2;
+    assert_eq!(
+        (anthropic.input_tokens, anthropic.cache_read_tokens),
+        (input, 2)
+    );
+    let expect = ((input - 2) * 3_000_000 + 2 * 300_000 + 10 * 15_000_000 + 999_999) / 1_000_000;
+    assert_eq!(anthropic.cost_microdollars, expect);
+    proxy.stop().await;
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn shutdown_writes_what_is_still_queued() {
+    let db = TestDb::new().await;
+    let sandbox = ps::start_sandbox().await;
+    let user = ps::user(&db.pool, Some(("basic", "active")), None).await;
+    let mut options = ps::options(&db.url, sandbox);
+    // Batches would wait a minute: only the shutdown can have written them.
+    options.batch_wait = Duration::from_secs(60);
+    let proxy = ps::RunningProxy::start(options).await;
+    for _ in 0..5 {
+        let res = ps::client()
+            .post(proxy.url("/v1/chat/completions"))
+            .bearer_auth(&user.key)
+            .json(&ps::chat_body("gpt-4o-mini", false))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    assert_eq!(ps::usage(&db.pool, user.id).await.len(), 0);
+    proxy.stop().await;
+    assert_eq!(ps::usage(&db.pool, user.id).await.len(), 5);
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_spilled_at_shutdown_are_replayed_by_the_next_start() {
+    let pg = std::sync::Arc::new(ps::pg::OwnPostgres::start());
+    let url = pg.url("poindexter_spill");
+    let pool = db::create_and_migrate(&url).await.unwrap();
+    let user = ps::user(&pool, Some(("basic", "active")), None).await;
+    pool.close().await;
+    let sandbox = ps::start_sandbox().await;
+    let options = ps::options(&url, sandbox);
+    let spill = options.spill_path.clone();
+
+    let proxy = ps::RunningProxy::start(options.clone()).await;
+    let stopping = pg.clone();
+    tokio::task::spawn_blocking(move || stopping.stop())
+        .await
+        .unwrap();
+    for _ in 0..7 {
+        let res = ps::client()
+            .post(proxy.url("/v1/chat/completions"))
+            .bearer_auth(&user.key)
+            .json(&ps::chat_body("gpt-4o-mini", false))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    // Stopping with the database down leaves the events in the spill file...
+    proxy.stop_keeping_files().await;
+    let spilled = std::fs::read_to_string(&spill).unwrap();
+    assert_eq!(spilled.lines().count(), 7);
+
+    // ...and the next start, with the database back, writes them.
+    let starting = pg.clone();
+    tokio::task::spawn_blocking(move || starting.start_again())
+        .await
+        .unwrap();
+    let proxy = ps::RunningProxy::start(options).await;
+    let pool = db::connect(&url).await.unwrap();
+    let rows = ps::wait_usage(&pool, user.id, 7, Duration::from_secs(10)).await;
+    assert_eq!(rows.len(), 7);
+    assert!(!spill.exists() || std::fs::read_to_string(&spill).unwrap().is_empty());
+    proxy.stop().await;
+    pool.close().await;
+}

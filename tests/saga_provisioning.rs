@@ -1,0 +1,276 @@
+//! ProvisionIdentity and DeprovisionIdentity as sagas on a real restate-server, against the
+//! sandbox providers, with provider faults injected and the workflows process really killed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::stack::Stack;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_becomes_an_active_identity_with_email_phone_and_a_key() {
+    let stack = Stack::start(&[]).await;
+    let user = stack.user("happy@example.com").await;
+    let started = Instant::now();
+    let first = stack.provision(user).await;
+    // Started twice: the same identity and workflow, provisioned once.
+    let second = stack.provision(user).await;
+    assert_eq!(first["workflow_id"], second["workflow_id"]);
+
+    let identity = stack
+        .wait_status(user, &["active"], Duration::from_secs(20))
+        .await;
+    let took = started.elapsed();
+    let email = identity.email.clone().unwrap();
+    assert!(
+        email.starts_with("dex-") && email.ends_with("@poindexter.ai"),
+        "{email}"
+    );
+    let phone = identity.phone_number.clone().unwrap();
+    assert!(phone.starts_with('+'));
+    eprintln!("provisioned in {took:?}");
+    assert!(took < Duration::from_secs(5), "provisioning took {took:?}");
+
+    let (users, numbers) = stack.leftovers(user).await;
+    assert_eq!(users.len(), 1, "{users:?}");
+    assert_eq!(users[0]["email"], email.as_str());
+    assert_eq!(numbers.len(), 1, "{numbers:?}");
+    assert_eq!(numbers[0]["phone_number"], phone.as_str());
+
+    // Credentials are stored encrypted, and the user has a key.
+    let sealed = db::identities::workspace_password(&stack.db.pool, identity.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(sealed.len() > 12);
+    assert_eq!(
+        db::api_keys::list_active(&stack.db.pool, user)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let steps = db::identities::steps(&stack.db.pool, identity.id)
+        .await
+        .unwrap();
+    assert!(steps.iter().all(|s| s.status == "done"), "{steps:?}");
+    assert_eq!(steps.len(), 6);
+    stack.stop().await;
+}
+
+/// Each provider step failing terminally in turn: compensated, nothing left, `failed` + reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_terminal_failure_at_any_step_leaves_nothing_behind() {
+    let stack = Stack::start(&[]).await;
+    let cases = [
+        ("google", "/admin/directory/v1/users", "POST", "workspace"),
+        ("telnyx", "/v2/number_orders", "POST", "number"),
+        (
+            "telnyx",
+            "/v2/phone_numbers/*/messaging",
+            "PATCH",
+            "messaging",
+        ),
+    ];
+    for (i, (provider, route, method, what)) in cases.iter().enumerate() {
+        stack.sandbox.clear_faults().await;
+        stack
+            .sandbox
+            .fault(json!({"provider": provider, "route": route, "method": method, "kind": "status", "status": 400}))
+            .await;
+        let user = stack.user(&format!("fail{i}@example.com")).await;
+        stack.provision(user).await;
+        let identity = stack
+            .wait_status(user, &["failed"], Duration::from_secs(30))
+            .await;
+        let reason = identity.failure_reason.clone().unwrap_or_default();
+        assert!(!reason.is_empty(), "{what}: no failure reason");
+        let (users, numbers) = stack.leftovers(user).await;
+        assert!(
+            users.is_empty(),
+            "{what}: workspace user left behind: {users:?}"
+        );
+        assert!(
+            numbers.is_empty(),
+            "{what}: number left behind: {numbers:?}"
+        );
+        assert!(identity.email.is_none() && identity.phone_number.is_none());
+    }
+
+    // An operator retry after the fault is gone provisions the failed identity.
+    stack.sandbox.clear_faults().await;
+    let user = db::users::find_by_email(
+        &stack.db.pool,
+        &domain::Email::parse("fail1@example.com").unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .id;
+    let failed = stack.identity(user).await;
+    let res = stack
+        .admin_post(
+            &format!("/v1/admin/identities/{}/retry", failed.id),
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+    let identity = stack
+        .wait_status(user, &["active"], Duration::from_secs(20))
+        .await;
+    assert_eq!(identity.generation, failed.generation + 1);
+    let (users, numbers) = stack.leftovers(user).await;
+    assert_eq!((users.len(), numbers.len()), (1, 1));
+    // Retrying an active identity is refused.
+    let res = stack
+        .admin_post(
+            &format!("/v1/admin/identities/{}/retry", identity.id),
+            json!({}),
+        )
+        .await;
+    assert!(
+        res.status() == 409 || res.status() == 202,
+        "{}",
+        res.status()
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transient_faults_and_timeouts_on_every_provider_still_end_active_without_duplicates() {
+    let stack = Stack::start(&[]).await;
+    for provider in ["google", "telnyx", "signal"] {
+        stack
+            .sandbox
+            .fault(json!({"provider": provider, "route": "*", "kind": "status", "status": 503, "probability": 0.3}))
+            .await;
+        stack
+            .sandbox
+            .fault(json!({"provider": provider, "route": "*", "kind": "timeout", "delay_ms": 2000, "probability": 0.1}))
+            .await;
+    }
+    let user = stack.user("flaky@example.com").await;
+    stack.provision(user).await;
+    stack
+        .wait_status(user, &["active"], Duration::from_secs(90))
+        .await;
+    let (users, numbers) = stack.leftovers(user).await;
+    assert_eq!(users.len(), 1, "{users:?}");
+    assert_eq!(numbers.len(), 1, "{numbers:?}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killing_the_workflows_process_or_restarting_restate_mid_saga_creates_nothing_twice() {
+    let mut stack = Stack::start(&[]).await;
+    // Slow providers so the saga is caught in the middle.
+    stack
+        .sandbox
+        .http
+        .put(format!("{}/_sandbox/latency", stack.sandbox.url))
+        .json(&json!({"google": 300, "telnyx": 300}))
+        .send()
+        .await
+        .unwrap();
+
+    let user = stack.user("crash@example.com").await;
+    stack.provision(user).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let i = stack.identity(user).await;
+        let steps = db::identities::steps(&stack.db.pool, i.id).await.unwrap();
+        if steps
+            .iter()
+            .any(|s| s.step == "workspace_user" && s.status != "pending")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "saga never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stack.kill_workflows();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stack.start_workflows().await;
+
+    // Once the number step has started, restart restate-server itself.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let i = stack.identity(user).await;
+        let steps = db::identities::steps(&stack.db.pool, i.id).await.unwrap();
+        if i.status == "active"
+            || steps
+                .iter()
+                .any(|s| s.step == "phone_number" && s.status != "pending")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "saga did not resume after the crash"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stack.restate.restart().await;
+
+    stack
+        .wait_status(user, &["active"], Duration::from_secs(60))
+        .await;
+    let (users, numbers) = stack.leftovers(user).await;
+    assert_eq!(users.len(), 1, "{users:?}");
+    assert_eq!(numbers.len(), 1, "{numbers:?}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deprovisioning_leaves_nothing_at_any_provider_and_twice_is_harmless() {
+    let stack = Stack::start(&[]).await;
+    let user = stack.user("bye@example.com").await;
+    stack.provision(user).await;
+    let identity = stack
+        .wait_status(user, &["active"], Duration::from_secs(20))
+        .await;
+
+    let res = stack
+        .admin_post(
+            &format!("/v1/admin/identities/{}/deprovision", identity.id),
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+    let again = stack
+        .admin_post(
+            &format!("/v1/admin/identities/{}/deprovision", identity.id),
+            json!({}),
+        )
+        .await;
+    assert_eq!(again.status(), 202);
+
+    stack
+        .wait_status(user, &["deleted"], Duration::from_secs(30))
+        .await;
+    let (users, numbers) = stack.leftovers(user).await;
+    assert!(users.is_empty(), "{users:?}");
+    assert!(numbers.is_empty(), "{numbers:?}");
+    let accounts = stack.sandbox.resources().await["signal"]["accounts"].clone();
+    assert!(
+        accounts
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["number"] != identity.phone_number.clone().unwrap().as_str()),
+        "signal account left: {accounts}"
+    );
+    assert!(db::api_keys::list_active(&stack.db.pool, user)
+        .await
+        .unwrap()
+        .is_empty());
+    let after = stack
+        .admin_post(
+            &format!("/v1/admin/identities/{}/deprovision", identity.id),
+            json!({}),
+        )
+        .await;
+    assert_eq!(after.status(), 409);
+    stack.stop().await;
+}

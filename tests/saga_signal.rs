@@ -1,0 +1,167 @@
+//! SignalRegistration end to end: the sandbox's signal-cli texts the code through sandbox
+//! Telnyx, the signed webhook reaches the api, and the api resolves the workflow's durable
+//! promise. A relay between sandbox and api lets the tests delay, drop and repeat webhooks.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::sandbox::{next_webhook, start_receiver, Received};
+use common::stack::Stack;
+use serde_json::json;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// The next relayed SMS webhook that carries a Signal code.
+async fn next_code_sms(rx: &mut UnboundedReceiver<Received>) -> Received {
+    loop {
+        let hook = next_webhook(rx, 20).await;
+        let body = String::from_utf8_lossy(&hook.body);
+        if body.contains("message.received") && body.contains("Signal") {
+            return hook;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provisioning_ends_with_signal_registered_within_five_seconds() {
+    let stack = Stack::start(&[]).await;
+    let user = stack.user("signal@example.com").await;
+    let started = Instant::now();
+    stack.provision(user).await;
+    let identity = stack
+        .wait_signal(user, "registered", Duration::from_secs(20))
+        .await;
+    let took = started.elapsed();
+    eprintln!("email, phone and Signal in {took:?}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert_eq!(identity.status, "active");
+    let accounts = stack.sandbox.resources().await["signal"]["accounts"].clone();
+    let phone = identity.phone_number.unwrap();
+    assert!(
+        accounts
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["number"] == phone.as_str() && a["registered"] == true),
+        "{accounts}"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_code_delivered_twice_or_before_the_wait_registers_once() {
+    let (relay, mut rx) = start_receiver().await;
+    let stack = Stack::start_with_webhooks(&[], Some(&relay)).await;
+    // signal-cli acts on the first register call but its answer is held past the client's
+    // timeout: the code goes out, and is delivered, while the workflow is still inside its
+    // register step (retrying it), before it starts waiting.
+    stack
+        .sandbox
+        .fault(json!({"provider": "signal", "route": "/v1/register/*", "method": "POST", "kind": "timeout", "delay_ms": 3000, "count": 1}))
+        .await;
+    let user = stack.user("early@example.com").await;
+    stack.provision(user).await;
+    let hook = next_code_sms(&mut rx).await;
+    assert_eq!(stack.forward(&hook, "/webhooks/telnyx").await, 200);
+    assert_eq!(
+        stack.forward(&hook, "/webhooks/telnyx").await,
+        200,
+        "a redelivery is acknowledged"
+    );
+    let identity = stack
+        .wait_signal(user, "registered", Duration::from_secs(20))
+        .await;
+    // The code was taken by the workflow, not stored as an ordinary SMS, and only once.
+    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM incoming_sms WHERE to_number = $1")
+        .bind(identity.phone_number.clone().unwrap())
+        .fetch_one(&stack.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_code_means_bounded_rounds_then_failed_until_an_operator_retries() {
+    let (relay, mut rx) = start_receiver().await;
+    let stack = Stack::start_with_webhooks(
+        &[
+            ("SIGNAL_CODE_TIMEOUT_SECS", "1"),
+            ("SIGNAL_MAX_ROUNDS", "2"),
+            ("SIGNAL_BACKOFF_MS", "100"),
+        ],
+        Some(&relay),
+    )
+    .await;
+    let user = stack.user("nocode@example.com").await;
+    stack.provision(user).await;
+    // The codes are dropped: after two rounds the registration fails, the identity stays active.
+    let identity = stack
+        .wait_signal(user, "failed", Duration::from_secs(30))
+        .await;
+    assert_eq!(identity.status, "active");
+    assert!(identity.signal_failure_reason.unwrap().contains("2 rounds"));
+    while rx.try_recv().is_ok() {}
+
+    let res = stack
+        .admin_post(
+            &format!("/v1/admin/identities/{}/retry", identity.id),
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 202, "{}", res.text().await.unwrap());
+    let hook = next_code_sms(&mut rx).await;
+    assert_eq!(stack.forward(&hook, "/webhooks/telnyx").await, 200);
+    stack
+        .wait_signal(user, "registered", Duration::from_secs(20))
+        .await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_captcha_demand_waits_for_the_operators_token() {
+    let stack = Stack::start(&[]).await;
+    let res = stack
+        .sandbox
+        .http
+        .put(format!("{}/_sandbox/signal/captcha", stack.sandbox.url))
+        .json(&json!({"required": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    let user = stack.user("captcha@example.com").await;
+    stack.provision(user).await;
+    let identity = stack
+        .wait_signal(user, "captcha_required", Duration::from_secs(20))
+        .await;
+    let phone = identity.phone_number.clone().unwrap();
+
+    // A code is not what it waits for; bad tokens are refused.
+    let bad = stack
+        .admin_post(
+            &format!("/v1/admin/signal/{phone}/captcha"),
+            json!({"token": ""}),
+        )
+        .await;
+    assert_eq!(bad.status(), 400);
+    let ok = stack
+        .admin_post(
+            &format!("/v1/admin/signal/{phone}/captcha"),
+            json!({"token": "signalcaptcha://signal-hcaptcha.test"}),
+        )
+        .await;
+    assert_eq!(ok.status(), 202, "{}", ok.text().await.unwrap());
+    stack
+        .wait_signal(user, "registered", Duration::from_secs(20))
+        .await;
+    // Nothing waits for a captcha any more.
+    let late = stack
+        .admin_post(
+            &format!("/v1/admin/signal/{phone}/captcha"),
+            json!({"token": "signalcaptcha://again"}),
+        )
+        .await;
+    assert_eq!(late.status(), 409);
+    stack.stop().await;
+}

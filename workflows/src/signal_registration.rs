@@ -1,0 +1,280 @@
+//! SignalRegistration (workflow, key: the phone number): register with signal-cli, then wait on
+//! a durable promise for the SMS code, which the api resolves when Telnyx delivers the SMS (a
+//! code that arrives before the wait is kept by the promise). A wrong or expired code, or none
+//! within the timeout, starts another round after a backoff; after the last round the
+//! registration is `failed` and the workflow waits for an operator's retry. A captcha demand
+//! waits on a promise for the operator's token; a registration lock is the operator's to solve.
+
+use crate::deps::SharedDeps;
+use crate::step::{fail, until_done};
+use providers::signal::RegisterOptions;
+use providers::SignalError;
+use restate_sdk::prelude::*;
+use uuid::Uuid;
+
+pub struct SignalRegistration {
+    deps: SharedDeps,
+}
+
+impl SignalRegistration {
+    pub fn new(deps: SharedDeps) -> Self {
+        Self { deps }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SignalRequest {
+    pub identity_id: Uuid,
+    pub number: String,
+}
+
+/// What one `register` call led to (journaled; never an error for expected outcomes).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+enum Registered {
+    CodeRequested,
+    CaptchaRequired,
+    Locked(String),
+    Refused(String),
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+enum Verified {
+    Registered,
+    WrongCode,
+    Refused(String),
+}
+
+const STATUS: &str = "status";
+/// The promise the next code resolves; set before each wait so the shared handlers find it.
+const CODE_PROMISE: &str = "code_promise";
+const CAPTCHA_PROMISE: &str = "captcha_promise";
+const RETRY_PROMISE: &str = "retry_promise";
+
+async fn mark(
+    deps: &crate::deps::Deps,
+    identity: Uuid,
+    status: &str,
+    reason: Option<&str>,
+) -> Result<(), HandlerError> {
+    db::identities::set_signal(&deps.pool, identity, status, reason)
+        .await
+        .map_err(fail)
+}
+
+#[restate_sdk::workflow]
+impl SignalRegistration {
+    #[handler]
+    async fn run(
+        &self,
+        ctx: WorkflowContext<'_>,
+        req: Json<SignalRequest>,
+    ) -> Result<String, HandlerError> {
+        let req = req.into_inner();
+        let settings = self.deps.config.workflows.clone();
+        let mut operator_round = 0u32;
+        loop {
+            let failure = match self.attempt(&ctx, &req, operator_round, &settings).await? {
+                None => return Ok("registered".into()),
+                Some(reason) => reason,
+            };
+            // Out of rounds (or locked): report, then wait for an operator to retry. The state
+            // is set before the database says `failed`, so a retry the operator sends as soon
+            // as they see it finds the promise to resolve.
+            let retry_key = format!("retry-{operator_round}");
+            ctx.set(RETRY_PROMISE, retry_key.clone());
+            ctx.set(STATUS, format!("failed: {failure}"));
+            let deps = self.deps.clone();
+            let (id, why) = (req.identity_id, failure.clone());
+            ctx.run(|| async move { mark(&deps, id, "failed", Some(&why)).await })
+                .name("mark signal failed")
+                .retry_policy(until_done())
+                .await?;
+            ctx.promise::<String>(&retry_key).await?;
+            operator_round += 1;
+        }
+    }
+
+    /// Hands in the SMS text or the bare code (the api calls this from the Telnyx webhook).
+    #[handler]
+    async fn submit_code(
+        &self,
+        ctx: SharedWorkflowContext<'_>,
+        code: String,
+    ) -> Result<(), HandlerError> {
+        let digits: String = code.chars().filter(char::is_ascii_digit).collect();
+        if digits.len() != 6 {
+            return Err(TerminalError::new("a Signal code has six digits").into());
+        }
+        let key = ctx
+            .get::<String>(CODE_PROMISE)
+            .await?
+            .unwrap_or_else(|| "code-0-0".into());
+        // A second delivery of a code for the same wait changes nothing.
+        if ctx.peek_promise::<String>(&key).await?.is_none() {
+            ctx.resolve_promise(&key, digits);
+        }
+        Ok(())
+    }
+
+    /// Hands in an operator's captcha token when the registration asked for one.
+    #[handler]
+    async fn submit_captcha(
+        &self,
+        ctx: SharedWorkflowContext<'_>,
+        token: String,
+    ) -> Result<(), HandlerError> {
+        let Some(key) = ctx.get::<String>(CAPTCHA_PROMISE).await? else {
+            return Err(
+                TerminalError::new("this registration is not waiting for a captcha").into(),
+            );
+        };
+        if ctx.peek_promise::<String>(&key).await?.is_none() {
+            ctx.resolve_promise(&key, token);
+        }
+        Ok(())
+    }
+
+    /// Starts the registration over after it failed.
+    #[handler]
+    async fn retry(&self, ctx: SharedWorkflowContext<'_>) -> Result<(), HandlerError> {
+        let status = ctx.get::<String>(STATUS).await?.unwrap_or_default();
+        let Some(key) = ctx
+            .get::<String>(RETRY_PROMISE)
+            .await?
+            .filter(|_| status.starts_with("failed"))
+        else {
+            return Err(
+                TerminalError::new("this registration has not failed; nothing to retry").into(),
+            );
+        };
+        if ctx.peek_promise::<String>(&key).await?.is_none() {
+            ctx.resolve_promise(&key, "retry".to_string());
+        }
+        Ok(())
+    }
+
+    #[handler]
+    async fn status(&self, ctx: SharedWorkflowContext<'_>) -> Result<String, HandlerError> {
+        Ok(ctx
+            .get::<String>(STATUS)
+            .await?
+            .unwrap_or_else(|| "starting".into()))
+    }
+}
+
+impl SignalRegistration {
+    /// Up to `max_rounds` registrations; None when registered, else why it gave up.
+    async fn attempt(
+        &self,
+        ctx: &WorkflowContext<'_>,
+        req: &SignalRequest,
+        operator_round: u32,
+        settings: &config::WorkflowSettings,
+    ) -> Result<Option<String>, HandlerError> {
+        let id = req.identity_id;
+        let mut backoff = settings.signal_backoff;
+        let mut last = String::from("no code arrived");
+        for round in 0..settings.signal_max_rounds {
+            let code_key = format!("code-{operator_round}-{round}");
+            ctx.set(CODE_PROMISE, code_key.clone());
+            ctx.set(STATUS, format!("registering (round {})", round + 1));
+            let mut captcha: Option<String> = None;
+            let mut captchas = 0u32;
+            loop {
+                let deps = self.deps.clone();
+                let (number, token) = (req.number.clone(), captcha.clone());
+                let outcome = ctx
+                    .run(|| async move {
+                        mark(&deps, id, "pending", None).await?;
+                        let opts = RegisterOptions {
+                            captcha: token,
+                            use_voice: false,
+                        };
+                        match deps.signal.register(&number, &opts).await {
+                            Ok(()) => Ok(Json(Registered::CodeRequested)),
+                            Err(SignalError::CaptchaRequired(_)) => {
+                                Ok(Json(Registered::CaptchaRequired))
+                            }
+                            Err(SignalError::RegistrationLocked(m)) => {
+                                Ok(Json(Registered::Locked(m)))
+                            }
+                            Err(e) if !e.is_retryable() => {
+                                Ok(Json(Registered::Refused(e.to_string())))
+                            }
+                            Err(e) => Err(fail(e)),
+                        }
+                    })
+                    .name(format!("register with signal-cli (round {})", round + 1))
+                    .retry_policy(until_done())
+                    .await?
+                    .into_inner();
+                match outcome {
+                    Registered::CodeRequested => break,
+                    Registered::Locked(m) => return Ok(Some(format!("registration lock: {m}"))),
+                    Registered::Refused(m) => return Ok(Some(m)),
+                    Registered::CaptchaRequired => {
+                        let key = format!("captcha-{operator_round}-{round}-{captchas}");
+                        captchas += 1;
+                        ctx.set(CAPTCHA_PROMISE, key.clone());
+                        ctx.set(STATUS, "waiting for a captcha token".to_string());
+                        let deps = self.deps.clone();
+                        ctx.run(|| async move { mark(&deps, id, "captcha_required", None).await })
+                            .name("mark captcha required")
+                            .retry_policy(until_done())
+                            .await?;
+                        captcha = Some(ctx.promise::<String>(&key).await?);
+                        ctx.clear(CAPTCHA_PROMISE);
+                    }
+                }
+            }
+
+            ctx.set(
+                STATUS,
+                format!("waiting for the SMS code (round {})", round + 1),
+            );
+            let code: Option<String> = restate_sdk::select! {
+                code = ctx.promise::<String>(&code_key) => Some(code?),
+                _ = ctx.sleep(settings.signal_code_timeout) => None,
+            };
+            match code {
+                Some(code) => {
+                    let deps = self.deps.clone();
+                    let number = req.number.clone();
+                    let verified = ctx
+                        .run(|| async move {
+                            match deps.signal.verify(&number, &code, None).await {
+                                Ok(()) => {
+                                    mark(&deps, id, "registered", None).await?;
+                                    Ok(Json(Verified::Registered))
+                                }
+                                Err(SignalError::InvalidCode(_)) => Ok(Json(Verified::WrongCode)),
+                                Err(e) if !e.is_retryable() => {
+                                    Ok(Json(Verified::Refused(e.to_string())))
+                                }
+                                Err(e) => Err(fail(e)),
+                            }
+                        })
+                        .name(format!("verify code (round {})", round + 1))
+                        .retry_policy(until_done())
+                        .await?
+                        .into_inner();
+                    match verified {
+                        Verified::Registered => {
+                            ctx.set(STATUS, "registered".to_string());
+                            return Ok(None);
+                        }
+                        Verified::WrongCode => last = "the code was wrong or expired".into(),
+                        Verified::Refused(m) => last = m,
+                    }
+                }
+                None => last = "no code arrived in time".into(),
+            }
+            ctx.sleep(backoff).await?;
+            backoff *= 2;
+        }
+        Ok(Some(format!(
+            "{last} after {} rounds",
+            settings.signal_max_rounds
+        )))
+    }
+}
