@@ -165,3 +165,74 @@ async fn a_captcha_demand_waits_for_the_operators_token() {
     assert_eq!(late.status(), 409);
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deprovisioning_during_a_registration_leaves_no_signal_account() {
+    let stack = Stack::start(&[
+        ("SIGNAL_CODE_TIMEOUT_SECS", "1"),
+        ("SIGNAL_BACKOFF_MS", "100"),
+    ])
+    .await;
+    // signal-cli is slow to answer the register call, so deprovisioning starts while it is in
+    // flight, the race that once left a pending Signal account behind.
+    let slow = stack
+        .sandbox
+        .fault(json!({"provider": "signal", "route": "/v1/register/*", "method": "POST", "kind": "slow", "delay_ms": 1000, "count": 1}))
+        .await;
+    let user = stack.user("racing@example.com").await;
+    stack.provision(user).await;
+    let identity = stack
+        .wait_status(user, &["active"], Duration::from_secs(20))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stack.sandbox.fired(&slow).await == 0 {
+        assert!(Instant::now() < deadline, "the register call never came");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let res = stack
+        .admin_post(
+            &format!("/v1/admin/identities/{}/deprovision", identity.id),
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+    stack
+        .wait_status(user, &["deleted"], Duration::from_secs(30))
+        .await;
+
+    // The registration notices the identity is gone and stops for good instead of registering
+    // the released number again.
+    let number = identity.phone_number.clone().unwrap();
+    let url = format!(
+        "{}/SignalRegistration/{}/status",
+        stack.restate.ingress,
+        number.replace('+', "%2B")
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status: String = stack
+            .http
+            .post(&url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status == "abandoned" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "registration still {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let accounts = stack.sandbox.resources().await["signal"]["accounts"].clone();
+    assert!(
+        accounts
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["number"] != number.as_str()),
+        "signal account left: {accounts}"
+    );
+    stack.stop().await;
+}

@@ -278,3 +278,34 @@ pub async fn unfinished(pool: &PgPool) -> Result<Vec<Identity>, sqlx::Error> {
     .fetch_all(pool)
     .await
 }
+
+/// Serialises a Signal registration's calls to signal-cli with the deprovisioning of the same
+/// identity. The registration holds this lock (a transaction-scoped advisory lock) while it
+/// talks to signal-cli; deprovisioning takes it to mark the identity. So either the
+/// registration finished first and deprovisioning's later unregister removes what it made, or
+/// the registration starts after the mark, sees it and stops. Dropping the guard releases it.
+pub struct SignalGuard(Transaction<'static, Postgres>);
+
+pub async fn lock_for_signal(pool: &PgPool, id: Uuid) -> Result<SignalGuard, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7))")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(SignalGuard(tx))
+}
+
+impl SignalGuard {
+    pub async fn release(self) -> Result<(), sqlx::Error> {
+        self.0.commit().await
+    }
+}
+
+/// Whether a Signal registration for `number` should still go on: the identity exists, is not
+/// being torn down and still holds that number.
+pub fn wants_signal(identity: Option<&Identity>, number: &str) -> bool {
+    identity.is_some_and(|i| {
+        !matches!(i.status.as_str(), "deprovisioning" | "deleted")
+            && i.phone_number.as_deref() == Some(number)
+    })
+}

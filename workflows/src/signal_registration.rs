@@ -35,6 +35,8 @@ enum Registered {
     CaptchaRequired,
     Locked(String),
     Refused(String),
+    /// The identity is being deprovisioned or no longer holds the number.
+    Abandoned,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -42,6 +44,7 @@ enum Verified {
     Registered,
     WrongCode,
     Refused(String),
+    Abandoned,
 }
 
 const STATUS: &str = "status";
@@ -49,6 +52,31 @@ const STATUS: &str = "status";
 const CODE_PROMISE: &str = "code_promise";
 const CAPTCHA_PROMISE: &str = "captcha_promise";
 const RETRY_PROMISE: &str = "retry_promise";
+
+/// How a run of registration rounds ended.
+enum Attempt {
+    Registered,
+    /// Out of rounds, locked or refused: the operator's to retry.
+    Failed(String),
+    /// The identity is going away or moved to another number: stop for good.
+    Abandoned,
+}
+
+/// Takes the Signal lock when the identity still wants this number registered, else None.
+/// Held across the signal-cli call so deprovisioning cannot slip between check and call.
+async fn still_wanted(
+    deps: &crate::deps::Deps,
+    identity: Uuid,
+    number: &str,
+) -> Result<Option<db::identities::SignalGuard>, HandlerError> {
+    let guard = db::identities::lock_for_signal(&deps.pool, identity)
+        .await
+        .map_err(fail)?;
+    let current = db::identities::find(&deps.pool, identity)
+        .await
+        .map_err(fail)?;
+    Ok(db::identities::wants_signal(current.as_ref(), number).then_some(guard))
+}
 
 async fn mark(
     deps: &crate::deps::Deps,
@@ -74,8 +102,12 @@ impl SignalRegistration {
         let mut operator_round = 0u32;
         loop {
             let failure = match self.attempt(&ctx, &req, operator_round, &settings).await? {
-                None => return Ok("registered".into()),
-                Some(reason) => reason,
+                Attempt::Registered => return Ok("registered".into()),
+                Attempt::Abandoned => {
+                    ctx.set(STATUS, "abandoned".to_string());
+                    return Ok("abandoned".into());
+                }
+                Attempt::Failed(reason) => reason,
             };
             // Out of rounds (or locked): report, then wait for an operator to retry. The state
             // is set before the database says `failed`, so a retry the operator sends as soon
@@ -163,14 +195,14 @@ impl SignalRegistration {
 }
 
 impl SignalRegistration {
-    /// Up to `max_rounds` registrations; None when registered, else why it gave up.
+    /// Up to `max_rounds` registrations, ending registered, failed (why) or abandoned.
     async fn attempt(
         &self,
         ctx: &WorkflowContext<'_>,
         req: &SignalRequest,
         operator_round: u32,
         settings: &config::WorkflowSettings,
-    ) -> Result<Option<String>, HandlerError> {
+    ) -> Result<Attempt, HandlerError> {
         let id = req.identity_id;
         let mut backoff = settings.signal_backoff;
         let mut last = String::from("no code arrived");
@@ -185,12 +217,17 @@ impl SignalRegistration {
                 let (number, token) = (req.number.clone(), captcha.clone());
                 let outcome = ctx
                     .run(|| async move {
+                        let Some(guard) = still_wanted(&deps, id, &number).await? else {
+                            return Ok(Json(Registered::Abandoned));
+                        };
                         mark(&deps, id, "pending", None).await?;
                         let opts = RegisterOptions {
                             captcha: token,
                             use_voice: false,
                         };
-                        match deps.signal.register(&number, &opts).await {
+                        let result = deps.signal.register(&number, &opts).await;
+                        guard.release().await.map_err(fail)?;
+                        match result {
                             Ok(()) => Ok(Json(Registered::CodeRequested)),
                             Err(SignalError::CaptchaRequired(_)) => {
                                 Ok(Json(Registered::CaptchaRequired))
@@ -210,8 +247,11 @@ impl SignalRegistration {
                     .into_inner();
                 match outcome {
                     Registered::CodeRequested => break,
-                    Registered::Locked(m) => return Ok(Some(format!("registration lock: {m}"))),
-                    Registered::Refused(m) => return Ok(Some(m)),
+                    Registered::Abandoned => return Ok(Attempt::Abandoned),
+                    Registered::Locked(m) => {
+                        return Ok(Attempt::Failed(format!("registration lock: {m}")))
+                    }
+                    Registered::Refused(m) => return Ok(Attempt::Failed(m)),
                     Registered::CaptchaRequired => {
                         let key = format!("captcha-{operator_round}-{round}-{captchas}");
                         captchas += 1;
@@ -242,7 +282,12 @@ impl SignalRegistration {
                     let number = req.number.clone();
                     let verified = ctx
                         .run(|| async move {
-                            match deps.signal.verify(&number, &code, None).await {
+                            let Some(guard) = still_wanted(&deps, id, &number).await? else {
+                                return Ok(Json(Verified::Abandoned));
+                            };
+                            let result = deps.signal.verify(&number, &code, None).await;
+                            guard.release().await.map_err(fail)?;
+                            match result {
                                 Ok(()) => {
                                     mark(&deps, id, "registered", None).await?;
                                     Ok(Json(Verified::Registered))
@@ -261,8 +306,9 @@ impl SignalRegistration {
                     match verified {
                         Verified::Registered => {
                             ctx.set(STATUS, "registered".to_string());
-                            return Ok(None);
+                            return Ok(Attempt::Registered);
                         }
+                        Verified::Abandoned => return Ok(Attempt::Abandoned),
                         Verified::WrongCode => last = "the code was wrong or expired".into(),
                         Verified::Refused(m) => last = m,
                     }
@@ -272,7 +318,7 @@ impl SignalRegistration {
             ctx.sleep(backoff).await?;
             backoff *= 2;
         }
-        Ok(Some(format!(
+        Ok(Attempt::Failed(format!(
             "{last} after {} rounds",
             settings.signal_max_rounds
         )))
