@@ -105,8 +105,10 @@ async fn start(component: Component, config: Config) -> anyhow::Result<()> {
         }
         Component::Proxy => {
             let app = proxy::build(&config).await?;
-            let listener = bind(config.proxy_addr, "proxy").await?;
-            server::serve(listener, app.router.clone(), server::shutdown::signal()).await?;
+            let addr = config.proxy_addr;
+            app.serve(addr, server::shutdown::signal())
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot serve the proxy on {addr}: {e}"))?;
             app.shutdown().await;
             Ok(())
         }

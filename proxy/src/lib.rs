@@ -41,6 +41,29 @@ pub struct App {
 }
 
 impl App {
+    /// Serves the proxy on `addr` with one single-threaded runtime per core
+    /// (`server::per_core`) until `shutdown` resolves, then lets in-flight requests finish.
+    pub async fn serve(
+        &self,
+        addr: std::net::SocketAddr,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        let threads = server::per_core::threads();
+        let listeners = server::per_core::bind(addr, threads)?;
+        tracing::info!(%addr, threads, "proxy listening");
+        let (stop, stopped) = watch::channel(false);
+        let router = self.router.clone();
+        let mut serving = tokio::task::spawn_blocking(move || {
+            server::per_core::serve(listeners, router, stopped)
+        });
+        tokio::select! {
+            ended = &mut serving => return ended.map_err(std::io::Error::other)?,
+            () = shutdown => {}
+        }
+        let _ = stop.send(true);
+        serving.await.map_err(std::io::Error::other)?
+    }
+
     /// Stops the key listener and writes every queued usage event (to Postgres, or to the
     /// spill file if it is down). Call after the server stopped taking requests.
     pub async fn shutdown(self) {

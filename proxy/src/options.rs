@@ -45,6 +45,10 @@ pub struct Options {
     pub max_attempts: usize,
 }
 
+/// How long a usage batch gathers events. Short, so each write to Postgres is small: long
+/// waits make bursts of database work that show up as the proxy's tail latency.
+pub const BATCH_WAIT: Duration = Duration::from_millis(5);
+
 impl Options {
     pub fn from_config(config: &Config) -> Self {
         let u = &config.upstream;
@@ -67,7 +71,7 @@ impl Options {
             usage_refresh: Duration::from_secs(5),
             key_refresh: Duration::from_secs(60),
             batch_max: 1000,
-            batch_wait: Duration::from_millis(20),
+            batch_wait: BATCH_WAIT,
             max_attempts: 3,
         }
     }

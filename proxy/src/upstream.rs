@@ -1,4 +1,4 @@
-//! Calls to the AI providers over one pooled HTTP client. Before the first byte of an answer,
+//! Calls to the AI providers over pooled HTTP clients. Before the first byte of an answer,
 //! a connect error, 429 or 5xx moves on to the next configured target after a short jittered
 //! backoff (backon), a bounded number of times; once an answer is accepted there is no retry.
 
@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 pub struct Upstreams {
-    client: reqwest::Client,
     openai: Vec<Endpoints>,
     anthropic: Vec<Endpoints>,
     max_attempts: usize,
@@ -79,25 +78,40 @@ pub struct AnthropicHeaders {
 
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
+/// No proxy lookup, no redirects, HTTP/1.1 keep-alive: the least work per request.
+fn new_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .http1_only()
+        .connect_timeout(Duration::from_secs(5))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(512)
+        .tcp_nodelay(true)
+        .build()
+}
+
+thread_local! {
+    /// One client, so one connection pool, per thread: a pooled connection is driven by a
+    /// task on the thread that made it, so each serving thread (server::per_core) reuses its
+    /// own connections and never hands a request to another thread.
+    static CLIENT: reqwest::Client = new_client().unwrap_or_default();
+}
+
+fn client() -> reqwest::Client {
+    CLIENT.with(reqwest::Client::clone)
+}
+
 impl Upstreams {
     pub fn new(
         openai: Vec<Target>,
         anthropic: Vec<Target>,
         max_attempts: usize,
     ) -> anyhow::Result<Self> {
-        // No proxy lookup, no redirects, HTTP/1.1 keep-alive: the least work per request.
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .http1_only()
-            .connect_timeout(Duration::from_secs(5))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(512)
-            .tcp_nodelay(true)
-            .build()?;
+        // Fail at start-up, not on the first request, if the client cannot be built.
+        new_client()?;
         let parse = |ts: Vec<Target>| ts.iter().map(Endpoints::new).collect::<Result<Vec<_>, _>>();
         Ok(Self {
-            client,
             openai: parse(openai)?,
             anthropic: parse(anthropic)?,
             max_attempts: max_attempts.max(1),
@@ -129,8 +143,7 @@ impl Upstreams {
         let attempt = || async {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let target = &targets[i % targets.len()];
-            let mut req = self
-                .client
+            let mut req = client()
                 .post(target.url(path))
                 .header(http::header::CONTENT_TYPE, "application/json")
                 .body(body.clone());

@@ -4,6 +4,7 @@
 pub mod health;
 pub mod hyper_service;
 pub mod metrics;
+pub mod per_core;
 pub mod request_id;
 pub mod shutdown;
 pub mod telemetry;

@@ -91,21 +91,34 @@ pub struct RunningProxy {
     served: tokio::task::JoinHandle<proxy::App>,
 }
 
+async fn wait_listening(addr: SocketAddr) {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the proxy did not start listening on {addr}");
+}
+
 impl RunningProxy {
     pub async fn start(options: Options) -> Self {
         let spill_path = options.spill_path.clone();
         let app = proxy::build_with(options).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        // Served as the binary serves it: one runtime per core (server::per_core).
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let router = app.router.clone();
         let served = tokio::spawn(async move {
-            let _ = server::serve(listener, router, async {
+            app.serve(addr, async {
                 let _ = stopped.await;
             })
-            .await;
+            .await
+            .unwrap();
             app
         });
+        wait_listening(addr).await;
         Self {
             addr,
             spill_path,

@@ -116,6 +116,9 @@ impl Task {
         }
     }
 
+    /// The batch that `first` opens: whatever else arrives within `wait`, up to `max`. It
+    /// sleeps out the wait and then drains the channel, rather than waking for each event,
+    /// so a busy proxy costs this thread one wake-up per batch, not one per request.
     async fn gather(
         &self,
         first: UsageEvent,
@@ -123,21 +126,19 @@ impl Task {
         wait: Duration,
         stop: &mut watch::Receiver<bool>,
     ) -> Vec<UsageEvent> {
-        let mut batch = Vec::with_capacity(64);
+        let mut batch = Vec::with_capacity(self.max.min(1024));
         batch.push(first);
-        let deadline = tokio::time::Instant::now() + wait;
+        // A full batch already waiting goes at once.
+        if rx.len() + 1 < self.max {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => {}
+            }
+        }
         while batch.len() < self.max {
             match rx.try_recv() {
                 Ok(e) => batch.push(e),
-                Err(mpsc::error::TryRecvError::Disconnected) => break,
-                Err(mpsc::error::TryRecvError::Empty) => tokio::select! {
-                    next = tokio::time::timeout_at(deadline, rx.recv()) => match next {
-                        Ok(Some(e)) => batch.push(e),
-                        _ => break,
-                    },
-                    // Shutting down: write what we have now (the rest is drained after).
-                    _ = stop.changed() => break,
-                },
+                Err(_) => break,
             }
         }
         batch
