@@ -423,6 +423,16 @@ async fn a_plan_change_changes_the_plan_and_the_included_tokens() {
         .unwrap();
     assert_eq!(after["included_tokens"], 30_000_000);
     assert_eq!(after["plan"], "pro");
+    let user_id: uuid::Uuid = s.user_id.parse().unwrap();
+    let identity = db::identities::find_by_user(&stack.db.pool, user_id)
+        .await
+        .unwrap()
+        .expect("the subscription started provisioning");
+    assert_eq!(
+        identity.plan.as_deref(),
+        Some("pro"),
+        "the identity follows"
+    );
     // No lifecycle step for a plan change.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(stack.invocations("IdentityLifecycle/").await.is_empty());

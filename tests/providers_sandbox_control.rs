@@ -198,6 +198,25 @@ async fn resources_list_everything_alive_and_reset_forgets_it() {
     assert_eq!(r["signal"]["accounts"][0]["owner"], "owner-1");
     assert_eq!(r["signal"]["accounts"][0]["registered"], false);
     assert!(r["stripe"]["customers"].as_array().unwrap().is_empty());
+    let customer = sb
+        .http
+        .post(format!("{}/stripe/v1/customers", sb.url))
+        .bearer_auth("sk_test_sandbox")
+        .form(&[("email", "res1@example.com")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(customer.status(), 200);
+    assert_eq!(
+        sb.resources().await["stripe"]["customers"][0]["email"],
+        "res1@example.com"
+    );
+    sb.control(
+        Method::PUT,
+        "/_sandbox/ai",
+        json!({"fail_status": 503, "fail_count": 3}),
+    )
+    .await;
 
     let resp = sb
         .http
@@ -230,6 +249,18 @@ async fn resources_list_everything_alive_and_reset_forgets_it() {
         .await
         .unwrap();
     assert_eq!(latency["google"], 0);
+    assert!(r["stripe"]["customers"].as_array().unwrap().is_empty());
+    let ai: Value = sb
+        .http
+        .get(format!("{}/_sandbox/ai", sb.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ai["failures_left"], 0, "{ai}");
+    assert_eq!(ai["settings"]["fail_status"], Value::Null, "{ai}");
 
     // A client whose cached token the reset invalidated fetches a new one and carries on.
     let (_, created) = google.ensure_user(&user).await.unwrap();

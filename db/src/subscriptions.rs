@@ -118,6 +118,16 @@ pub async fn apply(conn: &mut PgConnection, s: &SubscriptionState) -> Result<App
     .bind(s.at)
     .execute(&mut *conn)
     .await?;
+    // The identity shows the plan it is on; a live identity follows a plan change.
+    sqlx::query(
+        "UPDATE identities SET plan = $2, updated_at = now()
+         WHERE user_id = (SELECT user_id FROM subscriptions WHERE stripe_subscription_id = $1)
+           AND status <> 'deleted' AND plan IS DISTINCT FROM $2",
+    )
+    .bind(&s.stripe_subscription_id)
+    .bind(&new_plan)
+    .execute(&mut *conn)
+    .await?;
     Ok(Applied::Changed {
         previous: Some(status),
         current: new_status,

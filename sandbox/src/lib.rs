@@ -30,6 +30,7 @@ pub(crate) struct Sandbox {
     pub signal: signal::Signal,
     pub faults: faults::Faults,
     pub stripe: Arc<stripe::Stripe>,
+    pub ai: Arc<ai::control::AiState>,
 }
 
 impl Sandbox {
@@ -41,15 +42,18 @@ impl Sandbox {
             signal: signal::Signal::default(),
             faults: faults::Faults::default(),
             stripe: Arc::new(stripe::Stripe::new(config)),
+            ai: Arc::default(),
         }
     }
 
-    /// Forgets every resource, fault and latency setting.
+    /// Forgets every resource, fault and latency setting, at every provider.
     fn reset(&self) {
         self.google.reset();
         self.telnyx.reset();
         self.signal.reset();
         self.faults.reset();
+        self.stripe.reset();
+        self.ai.reset();
     }
 }
 
@@ -65,7 +69,7 @@ pub fn build(config: &Config) -> Router {
     // The AI emulators (src/ai/) are merged here, before the fault layer below, so that
     // faults and latency reach `/openai` and `/anthropic` as well.
     providers
-        .merge(ai::router())
+        .merge(ai::router(sandbox.ai.clone()))
         .merge(control::router(sandbox.clone()))
         .merge(server::health::router(
             "sandbox",

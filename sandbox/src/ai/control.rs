@@ -128,14 +128,21 @@ pub async fn set(
 }
 
 pub async fn reset(State(state): State<Arc<AiState>>) -> impl IntoResponse {
-    state.failures_left.store(0, Ordering::Release);
-    state.requests.store(0, Ordering::Relaxed);
-    state.abandoned.store(0, Ordering::Relaxed);
-    if let Ok(mut s) = state.settings.write() {
-        *s = Settings::default();
-    }
-    if let Ok(mut l) = state.last.lock() {
-        l.clear();
-    }
+    state.reset();
     StatusCode::NO_CONTENT
+}
+
+impl AiState {
+    /// Default settings, no pending failures, counters at zero.
+    pub fn reset(&self) {
+        self.failures_left.store(0, Ordering::Release);
+        self.requests.store(0, Ordering::Relaxed);
+        self.abandoned.store(0, Ordering::Relaxed);
+        if let Ok(mut s) = self.settings.write() {
+            *s = Settings::default();
+        }
+        if let Ok(mut l) = self.last.lock() {
+            l.clear();
+        }
+    }
 }

@@ -3,7 +3,7 @@
 //! through `GET|PUT|DELETE /_sandbox/ai` (see `control`).
 
 mod anthropic;
-mod control;
+pub(crate) mod control;
 mod openai;
 mod reply;
 
@@ -12,8 +12,7 @@ use axum::Router;
 use std::sync::Arc;
 
 /// Routes of both emulators and their control endpoint, ready to merge into the sandbox.
-pub fn router() -> Router {
-    let state = Arc::new(control::AiState::default());
+pub fn router(state: Arc<control::AiState>) -> Router {
     Router::new()
         .route("/openai/v1/chat/completions", post(openai::chat))
         .route("/openai/v1/embeddings", post(openai::embeddings))

@@ -13,6 +13,8 @@ pub struct Stripe {
     pub(super) webhook_url: String,
     pub(super) http: reqwest::Client,
     pub(super) inner: Mutex<Account>,
+    /// The account as it started (the seeded catalogue), for `reset`.
+    initial: Account,
     seq: AtomicU64,
     prefix: String,
 }
@@ -32,7 +34,7 @@ pub struct Fault {
     pub count: Option<u32>,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Account {
     pub customers: BTreeMap<String, Value>,
     pub products: BTreeMap<String, Value>,
@@ -78,11 +80,17 @@ impl Stripe {
                 config.sandbox.webhook_base.trim_end_matches('/')
             ),
             http,
+            initial: account.clone(),
             inner: Mutex::new(account),
             seq: AtomicU64::new(1),
             // Ids differ between sandbox runs, like Stripe's never repeat.
             prefix: format!("{:x}", (nanos % 0xff_ffff) as u64),
         }
+    }
+
+    /// Back to the account as it started: the seeded catalogue, nothing else.
+    pub fn reset(&self) {
+        *self.lock() = self.initial.clone();
     }
 
     pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Account> {
