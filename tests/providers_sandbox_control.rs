@@ -110,15 +110,7 @@ async fn fault_specs_are_validated_and_counts_and_methods_respected() {
 #[tokio::test]
 async fn latency_is_added_per_provider() {
     let sb = start_sandbox(&[]).await;
-    let latency: Value = sb
-        .http
-        .get(format!("{}/_sandbox/latency", sb.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let latency = sb.get_json("/_sandbox/latency").await;
     for p in [
         "google",
         "telnyx",
@@ -229,36 +221,12 @@ async fn resources_list_everything_alive_and_reset_forgets_it() {
     assert!(r["google"]["users"].as_array().unwrap().is_empty());
     assert!(r["telnyx"]["numbers"].as_array().unwrap().is_empty());
     assert!(r["signal"]["accounts"].as_array().unwrap().is_empty());
-    let faults: Value = sb
-        .http
-        .get(format!("{}/_sandbox/faults", sb.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let faults = sb.get_json("/_sandbox/faults").await;
     assert!(faults["faults"].as_array().unwrap().is_empty());
-    let latency: Value = sb
-        .http
-        .get(format!("{}/_sandbox/latency", sb.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let latency = sb.get_json("/_sandbox/latency").await;
     assert_eq!(latency["google"], 0);
     assert!(r["stripe"]["customers"].as_array().unwrap().is_empty());
-    let ai: Value = sb
-        .http
-        .get(format!("{}/_sandbox/ai", sb.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ai = sb.get_json("/_sandbox/ai").await;
     assert_eq!(ai["failures_left"], 0, "{ai}");
     assert_eq!(ai["settings"]["fail_status"], Value::Null, "{ai}");
 

@@ -231,20 +231,12 @@ async fn deprovisioning_leaves_nothing_at_any_provider_and_twice_is_harmless() {
         .wait_status(user, &["active"], Duration::from_secs(20))
         .await;
 
-    let res = stack
-        .admin_post(
-            &format!("/v1/admin/identities/{}/deprovision", identity.id),
-            json!({}),
-        )
-        .await;
-    assert_eq!(res.status(), 202);
-    let again = stack
-        .admin_post(
-            &format!("/v1/admin/identities/{}/deprovision", identity.id),
-            json!({}),
-        )
-        .await;
-    assert_eq!(again.status(), 202);
+    assert_eq!(stack.deprovision(identity.id).await, 202);
+    assert_eq!(
+        stack.deprovision(identity.id).await,
+        202,
+        "twice is harmless"
+    );
 
     stack
         .wait_status(user, &["deleted"], Duration::from_secs(30))
@@ -252,25 +244,13 @@ async fn deprovisioning_leaves_nothing_at_any_provider_and_twice_is_harmless() {
     let (users, numbers) = stack.leftovers(user).await;
     assert!(users.is_empty(), "{users:?}");
     assert!(numbers.is_empty(), "{numbers:?}");
-    let accounts = stack.sandbox.resources().await["signal"]["accounts"].clone();
-    assert!(
-        accounts
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|a| a["number"] != identity.phone_number.clone().unwrap().as_str()),
-        "signal account left: {accounts}"
-    );
+    let number = identity.phone_number.clone().unwrap();
+    let left = stack.sandbox.signal_accounts(&number).await;
+    assert!(left.is_empty(), "signal account left: {left:?}");
     assert!(db::api_keys::list_active(&stack.db.pool, user)
         .await
         .unwrap()
         .is_empty());
-    let after = stack
-        .admin_post(
-            &format!("/v1/admin/identities/{}/deprovision", identity.id),
-            json!({}),
-        )
-        .await;
-    assert_eq!(after.status(), 409);
+    assert_eq!(stack.deprovision(identity.id).await, 409);
     stack.stop().await;
 }

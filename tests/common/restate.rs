@@ -90,6 +90,19 @@ impl Restate {
         );
     }
 
+    /// Calls a handler through the ingress with no input (`path` as
+    /// `Service/key/handler`, the key URL-encoded) and returns its JSON answer.
+    pub async fn call(&self, path: &str) -> serde_json::Value {
+        reqwest::Client::new()
+            .post(format!("{}/{path}", self.ingress))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Rows of Restate's introspection SQL.
     pub async fn query(&self, sql: &str) -> Vec<serde_json::Value> {
         let res: serde_json::Value = reqwest::Client::new()

@@ -90,17 +90,21 @@ impl TestSandbox {
             .to_owned()
     }
 
-    /// How often the fault rule with this id fired.
-    pub async fn fired(&self, id: &str) -> u64 {
-        let v: Value = self
-            .http
-            .get(format!("{}/_sandbox/faults", self.url))
+    /// `GET` a sandbox path (e.g. `/_sandbox/faults`) as JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.url))
             .send()
             .await
             .unwrap()
             .json()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// How often the fault rule with this id fired.
+    pub async fn fired(&self, id: &str) -> u64 {
+        let v = self.get_json("/_sandbox/faults").await;
         v["faults"]
             .as_array()
             .unwrap()
@@ -119,14 +123,19 @@ impl TestSandbox {
     }
 
     pub async fn resources(&self) -> Value {
-        self.http
-            .get(format!("{}/_sandbox/resources", self.url))
-            .send()
-            .await
+        self.get_json("/_sandbox/resources").await
+    }
+
+    /// The Signal accounts (registered or pending) the sandbox holds for `number`.
+    pub async fn signal_accounts(&self, number: &str) -> Vec<Value> {
+        let r = self.resources().await;
+        r["signal"]["accounts"]
+            .as_array()
             .unwrap()
-            .json()
-            .await
-            .unwrap()
+            .iter()
+            .filter(|a| a["number"] == number)
+            .cloned()
+            .collect()
     }
 
     pub async fn control(

@@ -231,6 +231,16 @@ impl Stack {
         req.send().await.unwrap().status()
     }
 
+    /// `POST /v1/admin/identities/{id}/deprovision`; its status.
+    pub async fn deprovision(&self, identity: uuid::Uuid) -> reqwest::StatusCode {
+        self.admin_post(
+            &format!("/v1/admin/identities/{identity}/deprovision"),
+            json!({}),
+        )
+        .await
+        .status()
+    }
+
     /// Workspace users and numbers alive at the sandbox that belong to `user`.
     pub async fn leftovers(&self, user: uuid::Uuid) -> (Vec<Value>, Vec<Value>) {
         let r = self.sandbox.resources().await;

@@ -138,51 +138,19 @@ async fn sequential(addr: SocketAddr, req: &[u8], n: usize) -> (Vec<Duration>, V
     (total, first)
 }
 
-async fn concurrent(
+/// `conns` connections for `run`. Without a rate each sends as fast as it gets answers (a
+/// closed loop: throughput). With `rate` (requests/s between them all) each keeps a fixed
+/// schedule on the tokio timer's 1 ms ticks (latency under a given load); latency runs from
+/// the moment a request is sent, and the achieved rate shows whether the schedule was kept.
+async fn load(
     addr: SocketAddr,
     req: &[u8],
     conns: usize,
+    rate: Option<f64>,
     run: Duration,
 ) -> (f64, Vec<Duration>) {
     let req = std::sync::Arc::new(req.to_vec());
-    let started = Instant::now();
-    let deadline = started + run;
-    let mut tasks = Vec::new();
-    for _ in 0..conns {
-        let req = req.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut conn = http::Conn::open(addr).await.unwrap();
-            let mut lat = Vec::with_capacity(50_000);
-            while Instant::now() < deadline {
-                let t = conn.send(&req).await.unwrap();
-                assert_eq!(t.status, 200);
-                lat.push(t.total);
-            }
-            lat
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    let secs = started.elapsed().as_secs_f64();
-    all.sort_unstable();
-    (all.len() as f64 / secs, all)
-}
-
-/// `conns` connections sending `rate` requests/s between them, each on a fixed schedule (the
-/// tokio timer's 1 ms ticks), for `run`. Latency runs from the moment a request is sent; the
-/// achieved rate shows whether the schedule was kept (if not, the figures would understate
-/// queueing, so the caller prints both).
-async fn paced(
-    addr: SocketAddr,
-    req: &[u8],
-    conns: usize,
-    rate: f64,
-    run: Duration,
-) -> (f64, Vec<Duration>) {
-    let req = std::sync::Arc::new(req.to_vec());
-    let every = Duration::from_secs_f64(conns as f64 / rate);
+    let every = rate.map(|r| Duration::from_secs_f64(conns as f64 / r));
     let started = tokio::time::Instant::now();
     let deadline = started + run;
     let mut tasks = Vec::new();
@@ -191,13 +159,17 @@ async fn paced(
         tasks.push(tokio::spawn(async move {
             let mut conn = http::Conn::open(addr).await.unwrap();
             let mut lat = Vec::with_capacity(50_000);
-            let mut next = started + every.mul_f64(k as f64 / conns as f64);
+            let mut next = started + every.unwrap_or_default().mul_f64(k as f64 / conns as f64);
             while next < deadline {
-                tokio::time::sleep_until(next).await;
+                if let Some(every) = every {
+                    tokio::time::sleep_until(next).await;
+                    next += every;
+                } else {
+                    next = tokio::time::Instant::now();
+                }
                 let t = conn.send(&req).await.unwrap();
                 assert_eq!(t.status, 200);
                 lat.push(t.total);
-                next += every;
             }
             lat
         }));
@@ -325,10 +297,10 @@ fn bench() -> anyhow::Result<()> {
 
         let run = Duration::from_secs(secs);
         let up_cpu = cpu_secs(upstream_pid);
-        let (drps, dl) = concurrent(up, &direct, 64, run).await;
+        let (drps, dl) = load(up, &direct, 64, None, run).await;
         let up_cpu = cpu_secs(upstream_pid) - up_cpu;
         let px_cpu = cpu_secs(proxy_pid);
-        let (prps, pl) = concurrent(px, &through, 64, run).await;
+        let (prps, pl) = load(px, &through, 64, None, run).await;
         let px_cpu = cpu_secs(proxy_pid) - px_cpu;
         proxied_requests += pl.len();
         println!("\n64 concurrent connections as fast as they go (closed loop), non-streaming, {secs} s each");
@@ -347,8 +319,8 @@ fn bench() -> anyhow::Result<()> {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(20_000.0);
-        let (drate, dl) = paced(up, &direct, 64, rate, run).await;
-        let (prate, pl) = paced(px, &through, 64, rate, run).await;
+        let (drate, dl) = load(up, &direct, 64, Some(rate), run).await;
+        let (prate, pl) = load(px, &through, 64, Some(rate), run).await;
         proxied_requests += pl.len();
         println!("\n64 concurrent connections at a steady {rate:.0} req/s in all, non-streaming, {secs} s each");
         println!("  direct        {drate:>9.0} req/s   p50 {:>8.1} µs   p99 {:>8.1} µs", us(pct(&dl, 0.5)), us(pct(&dl, 0.99)));
