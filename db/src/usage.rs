@@ -275,3 +275,83 @@ pub async fn reports(
     .fetch_all(pool)
     .await
 }
+
+/// One user's month as an operator sees it: what was served (live from `usage_events`) beside
+/// what UsageSync last computed and what Stripe has accepted.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct UserMonth {
+    pub user_id: Uuid,
+    pub email: String,
+    pub plan: Option<String>,
+    pub requests: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_microdollars: i64,
+    pub overage_input_tokens: i64,
+    pub overage_output_tokens: i64,
+    pub reported_input_tokens: i64,
+    pub reported_output_tokens: i64,
+    pub synced_at: Option<DateTime<Utc>>,
+}
+
+/// The month's heaviest users by cost (ties by id), at most `limit`.
+pub async fn top_users(
+    pool: &PgPool,
+    month: Month,
+    limit: i64,
+) -> Result<Vec<UserMonth>, sqlx::Error> {
+    let (from, to) = bounds(month);
+    sqlx::query_as(
+        "WITH served AS (
+             SELECT user_id, count(*) AS requests, sum(input_tokens) AS input_tokens,
+                    sum(output_tokens) AS output_tokens, sum(cost_microdollars) AS cost
+             FROM usage_events WHERE created_at >= $1 AND created_at < $2
+             GROUP BY user_id)
+         SELECT s.user_id, u.email,
+                COALESCE(m.plan, (SELECT plan FROM subscriptions WHERE user_id = s.user_id
+                                  ORDER BY stripe_state_at DESC LIMIT 1)) AS plan,
+                s.requests, s.input_tokens::bigint AS input_tokens,
+                s.output_tokens::bigint AS output_tokens, s.cost::bigint AS cost_microdollars,
+                COALESCE(m.overage_input_tokens, 0) AS overage_input_tokens,
+                COALESCE(m.overage_output_tokens, 0) AS overage_output_tokens,
+                COALESCE(m.reported_input_tokens, 0) AS reported_input_tokens,
+                COALESCE(m.reported_output_tokens, 0) AS reported_output_tokens,
+                m.synced_at
+         FROM served s
+         JOIN users u ON u.id = s.user_id
+         LEFT JOIN usage_monthly m ON m.user_id = s.user_id AND m.month = $3
+         ORDER BY s.cost DESC, s.user_id
+         LIMIT $4",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(month.first_day())
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+#[derive(Debug, Clone, Default, sqlx::FromRow, serde::Serialize)]
+pub struct MonthTotals {
+    pub users: i64,
+    pub requests: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_microdollars: i64,
+}
+
+/// Everything served in the month, across users.
+pub async fn month_totals(pool: &PgPool, month: Month) -> Result<MonthTotals, sqlx::Error> {
+    let (from, to) = bounds(month);
+    sqlx::query_as(
+        "SELECT count(DISTINCT user_id) AS users, count(*) AS requests,
+                COALESCE(sum(input_tokens), 0)::bigint AS input_tokens,
+                COALESCE(sum(output_tokens), 0)::bigint AS output_tokens,
+                COALESCE(sum(cost_microdollars), 0)::bigint AS cost_microdollars
+         FROM usage_events WHERE created_at >= $1 AND created_at < $2",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_one(pool)
+    .await
+}

@@ -3,6 +3,7 @@
 mod identities;
 mod provision;
 mod signal;
+mod usage;
 mod users;
 mod workflows;
 
@@ -12,6 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(users::list_users))
+        .routes(routes!(usage::usage))
         .routes(routes!(provision::provision))
         .routes(routes!(identities::retry))
         .routes(routes!(identities::deprovision))
