@@ -127,13 +127,14 @@ impl ProvisionIdentity {
                 let deps2 = deps.clone();
                 let reason2 = reason.clone();
                 ctx.run(|| async move {
-                    db::identities::set_status(&deps2.pool, id, "failed", Some(&reason2))
-                        .await
-                        .map_err(fail)?;
+                    // `failed` goes last: whoever sees it sees the cleared address and number.
                     db::identities::set_workspace_user(&deps2.pool, id, None, None, None)
                         .await
                         .map_err(fail)?;
                     db::identities::set_number(&deps2.pool, id, None, None)
+                        .await
+                        .map_err(fail)?;
+                    db::identities::set_status(&deps2.pool, id, "failed", Some(&reason2))
                         .await
                         .map_err(fail)?;
                     db::audit::record(
