@@ -5,14 +5,14 @@
 mod billing_support;
 mod common;
 
-use billing_support::Stack;
+use billing_support::billing_stack;
 use common::api::{expect_error, ADMIN_TOKEN};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn before_subscribing_usage_is_empty_and_billing_says_what_to_do() {
-    let stack = Stack::start(false).await;
+    let stack = billing_stack(false).await;
     let s = stack.register("new@example.com").await;
 
     let res = stack.api_get("/v1/billing/subscription", &s.access).await;
@@ -65,7 +65,7 @@ async fn before_subscribing_usage_is_empty_and_billing_says_what_to_do() {
         "/v1/billing/subscription",
     ] {
         let res = stack
-            .client
+            .http
             .get(format!("{}{path}", stack.api))
             .send()
             .await
@@ -77,7 +77,7 @@ async fn before_subscribing_usage_is_empty_and_billing_says_what_to_do() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_usage_sync_rerun_is_for_operators_and_checks_its_input() {
-    let stack = Stack::start(false).await;
+    let stack = billing_stack(false).await;
     let s = stack.register("op@example.com").await;
     let path = |u: &str, m: &str| format!("/v1/admin/usage-sync/{u}/{m}");
 
@@ -112,7 +112,7 @@ async fn the_usage_sync_rerun_is_for_operators_and_checks_its_input() {
 
     // The contract lists the new routes.
     let spec: Value = stack
-        .client
+        .http
         .get(format!("{}/openapi.json", stack.api))
         .send()
         .await

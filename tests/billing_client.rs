@@ -9,13 +9,13 @@ mod common;
 use billing::client::CheckoutRequest;
 use billing::meter::Kind;
 use billing::StripeApi;
-use billing_support::{Stack, PRICE_BASIC, STRIPE_KEY};
+use billing_support::{billing_stack, PRICE_BASIC, STRIPE_KEY};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_client_drives_a_subscription_through_the_sandbox() {
-    let stack = Stack::start(false).await;
-    let api = StripeApi::new(STRIPE_KEY, &format!("{}/stripe", stack.sandbox)).unwrap();
+    let stack = billing_stack(false).await;
+    let api = StripeApi::new(STRIPE_KEY, &format!("{}/stripe", stack.sandbox.url)).unwrap();
 
     let c1 = api
         .create_customer("c@example.com", "u-1", "cus-key-1")
@@ -78,7 +78,7 @@ async fn the_client_drives_a_subscription_through_the_sandbox() {
         .create_portal_session(&c1, "https://example.com/back", "bps-key-1")
         .await
         .unwrap();
-    assert!(portal.starts_with(&stack.sandbox), "{portal}");
+    assert!(portal.starts_with(&stack.sandbox.url), "{portal}");
 
     // Meter events: an identifier is counted once, whatever the Idempotency-Key path.
     let now = chrono::Utc::now().timestamp();
@@ -104,7 +104,8 @@ async fn the_client_drives_a_subscription_through_the_sandbox() {
         .await
         .unwrap_err();
     assert!(!err.is_retryable(), "{err}");
-    let bad_key = StripeApi::new("sk_test_wrong", &format!("{}/stripe", stack.sandbox)).unwrap();
+    let bad_key =
+        StripeApi::new("sk_test_wrong", &format!("{}/stripe", stack.sandbox.url)).unwrap();
     let err = bad_key
         .create_customer("x@example.com", "u", "k")
         .await

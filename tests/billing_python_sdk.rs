@@ -8,7 +8,7 @@
 mod billing_support;
 mod common;
 
-use billing_support::{Stack, STRIPE_KEY, WEBHOOK_SECRET};
+use billing_support::{billing_stack, STRIPE_KEY, WEBHOOK_SECRET};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -80,11 +80,11 @@ print(json.dumps(out))
 async fn the_official_python_sdk_speaks_to_the_sandbox_and_the_webhook() {
     let python = std::env::var("POINDEXTER_PYTHON")
         .expect("POINDEXTER_PYTHON must point at the .venv python with stripe==16.1.0 (scripts/test sets it)");
-    let stack = Stack::start(false).await;
+    let stack = billing_stack(false).await;
     let output = tokio::process::Command::new(&python)
         .arg("-c")
         .arg(SCRIPT)
-        .env("SANDBOX", &stack.sandbox)
+        .env("SANDBOX", &stack.sandbox.url)
         .env("STRIPE_KEY", STRIPE_KEY)
         .env("WEBHOOK_SECRET", WEBHOOK_SECRET)
         .output()
@@ -122,7 +122,7 @@ async fn the_official_python_sdk_speaks_to_the_sandbox_and_the_webhook() {
     // A header made by the SDK is accepted by the api's verification (and recorded once).
     let post = |header: String| {
         stack
-            .client
+            .http
             .post(format!("{}/webhooks/stripe", stack.api))
             .header("stripe-signature", header)
             .body(out["sdk_payload"].as_str().unwrap().to_owned())

@@ -7,7 +7,7 @@ mod billing_support;
 mod common;
 mod proxy_support;
 
-use billing_support::{eventually, Stack};
+use billing_support::{billing_stack, eventually, Stack};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -26,7 +26,7 @@ async fn identity_status(stack: &Stack, token: &str) -> Option<String> {
 /// Waits until the user's Workspace account at the sandbox has `suspended == want`.
 async fn workspace_suspended(stack: &Stack, user_id: &str, want: bool) {
     eventually("workspace user state", WAIT, || async {
-        let resources: Value = reqwest::get(format!("{}/_sandbox/resources", stack.sandbox))
+        let resources: Value = reqwest::get(format!("{}/_sandbox/resources", stack.sandbox.url))
             .await
             .ok()?
             .json()
@@ -43,7 +43,7 @@ async fn workspace_suspended(stack: &Stack, user_id: &str, want: bool) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_payment_stops_ai_and_communication_and_recovery_restores_both() {
-    let stack = Stack::start(true).await;
+    let stack = billing_stack(true).await;
     let s = stack.register("suspend@example.com").await;
     let sub = stack.subscribe_and_pay(&s, "basic").await;
     eventually("identity active", WAIT, || async {
@@ -51,8 +51,12 @@ async fn a_failed_payment_stops_ai_and_communication_and_recovery_restores_both(
     })
     .await;
 
-    let sandbox: std::net::SocketAddr =
-        stack.sandbox.trim_start_matches("http://").parse().unwrap();
+    let sandbox: std::net::SocketAddr = stack
+        .sandbox
+        .url
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
     let proxy =
         proxy_support::RunningProxy::start(proxy_support::options(&stack.db.url, sandbox)).await;
     let key = stack

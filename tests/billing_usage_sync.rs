@@ -6,7 +6,7 @@
 mod billing_support;
 mod common;
 
-use billing_support::{eventually, Stack, PRICE_PRO};
+use billing_support::{billing_stack, eventually, Stack, PRICE_PRO};
 use chrono::{Duration as ChronoDuration, Utc};
 use domain::Month;
 use reqwest::StatusCode;
@@ -29,7 +29,7 @@ fn earlier_this_month() -> chrono::DateTime<Utc> {
 
 async fn rerun(stack: &Stack, user: &str, month: Month) -> Value {
     let res = stack
-        .admin_post(&format!("/v1/admin/usage-sync/{user}/{month}"))
+        .admin_post(&format!("/v1/admin/usage-sync/{user}/{month}"), json!({}))
         .await;
     let status = res.status();
     let v: Value = res.json().await.unwrap();
@@ -39,7 +39,7 @@ async fn rerun(stack: &Stack, user: &str, month: Month) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_specs_example_is_billed_exactly_once_however_often_sync_runs() {
-    let stack = Stack::start(true).await;
+    let stack = billing_stack(true).await;
     let s = stack.register("spec@example.com").await;
     stack.subscribe_and_pay(&s, "basic").await;
     let customer = stack.customer_of(&s.user_id).await;
@@ -114,7 +114,7 @@ async fn the_specs_example_is_billed_exactly_once_however_often_sync_runs() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crash_between_reporting_and_recording_does_not_count_twice() {
-    let mut stack = Stack::start(true).await;
+    let mut stack = billing_stack(true).await;
     let s = stack.register("crash@example.com").await;
     stack.subscribe_and_pay(&s, "basic").await;
     let customer = stack.customer_of(&s.user_id).await;
@@ -133,7 +133,7 @@ async fn a_crash_between_reporting_and_recording_does_not_count_twice() {
         .await;
     let ingress = stack.restate.as_ref().unwrap().ingress.clone();
     let res = stack
-        .client
+        .http
         .post(format!(
             "{ingress}/UsageSync/{}:{month}/sync/send",
             s.user_id
@@ -199,7 +199,7 @@ async fn a_crash_between_reporting_and_recording_does_not_count_twice() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_month_rollover_closes_the_old_month_and_starts_a_fresh_allowance() {
-    let stack = Stack::start(true).await;
+    let stack = billing_stack(true).await;
     let s = stack.register("rollover@example.com").await;
     stack.subscribe_and_pay(&s, "basic").await;
     let customer = stack.customer_of(&s.user_id).await;
@@ -220,7 +220,7 @@ async fn a_month_rollover_closes_the_old_month_and_starts_a_fresh_allowance() {
     // One scheduler round: the final run of last month and the hourly run of this one.
     let ingress = stack.restate.as_ref().unwrap().ingress.clone();
     let round: Value = stack
-        .client
+        .http
         .post(format!("{ingress}/UsageScheduler/global/sync_all"))
         .send()
         .await
@@ -273,7 +273,7 @@ async fn a_month_rollover_closes_the_old_month_and_starts_a_fresh_allowance() {
     // The next round does not run the closed month again; a late operator re-run of it is
     // safe and sends nothing.
     let again: Value = stack
-        .client
+        .http
         .post(format!("{ingress}/UsageScheduler/global/sync_all"))
         .send()
         .await
@@ -291,7 +291,7 @@ async fn a_month_rollover_closes_the_old_month_and_starts_a_fresh_allowance() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plan_change_mid_month_moves_the_allowance_without_unbilling() {
-    let stack = Stack::start(true).await;
+    let stack = billing_stack(true).await;
     let s = stack.register("midmonth@example.com").await;
     let sub = stack.subscribe_and_pay(&s, "basic").await;
     let customer = stack.customer_of(&s.user_id).await;
@@ -352,7 +352,7 @@ async fn a_plan_change_mid_month_moves_the_allowance_without_unbilling() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stripe_outages_are_retried_and_stripe_refusals_stop_the_run() {
-    let stack = Stack::start(true).await;
+    let stack = billing_stack(true).await;
     let s = stack.register("outage@example.com").await;
     stack.subscribe_and_pay(&s, "basic").await;
     let customer = stack.customer_of(&s.user_id).await;
@@ -372,7 +372,7 @@ async fn stripe_outages_are_retried_and_stripe_refusals_stop_the_run() {
         )
         .await;
     let res = stack
-        .client
+        .http
         .post(format!("{sync_url}/send"))
         .json(&json!({}))
         .send()
@@ -403,7 +403,7 @@ async fn stripe_outages_are_retried_and_stripe_refusals_stop_the_run() {
         )
         .await;
     let res = stack
-        .client
+        .http
         .post(&sync_url)
         .json(&json!({}))
         .send()
@@ -428,7 +428,7 @@ async fn stripe_outages_are_retried_and_stripe_refusals_stop_the_run() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn starting_the_scheduler_runs_a_round_and_schedules_the_next_on_a_durable_timer() {
-    let stack = Stack::start(true).await;
+    let stack = billing_stack(true).await;
     let s = stack.register("hourly@example.com").await;
     stack.subscribe_and_pay(&s, "basic").await;
     let customer = stack.customer_of(&s.user_id).await;
@@ -437,7 +437,7 @@ async fn starting_the_scheduler_runs_a_round_and_schedules_the_next_on_a_durable
         .await;
     let r = stack.restate.as_ref().unwrap();
     let res = stack
-        .client
+        .http
         .post(format!("{}/UsageScheduler/global/start/send", r.ingress))
         .send()
         .await

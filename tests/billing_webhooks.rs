@@ -7,7 +7,7 @@
 mod billing_support;
 mod common;
 
-use billing_support::{eventually, Stack, PRICE_PRO, WEBHOOK_SECRET};
+use billing_support::{billing_stack, eventually, Stack, PRICE_PRO, WEBHOOK_SECRET};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -22,7 +22,7 @@ async fn webhook_count(stack: &Stack) -> i64 {
 
 async fn post_webhook(stack: &Stack, body: &str, signature: Option<&str>) -> reqwest::Response {
     let mut req = stack
-        .client
+        .http
         .post(format!("{}/webhooks/stripe", stack.api))
         .header("content-type", "application/json")
         .body(body.to_owned());
@@ -34,7 +34,7 @@ async fn post_webhook(stack: &Stack, body: &str, signature: Option<&str>) -> req
 
 #[tokio::test(flavor = "multi_thread")]
 async fn subscribe_pay_and_the_subscription_is_active_with_provisioning_handed_to_restate() {
-    let stack = Stack::start(true).await;
+    let stack = billing_stack(true).await;
     let s = stack.register("payer@example.com").await;
 
     // Before paying there is no subscription.
@@ -105,7 +105,7 @@ async fn subscribe_pay_and_the_subscription_is_active_with_provisioning_handed_t
         .unwrap()
         .to_owned();
     assert!(
-        url.starts_with(&format!("{}/stripe/", stack.sandbox)),
+        url.starts_with(&format!("{}/stripe/", stack.sandbox.url)),
         "{url}"
     );
     stack.stop().await;
@@ -113,7 +113,7 @@ async fn subscribe_pay_and_the_subscription_is_active_with_provisioning_handed_t
 
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_subscribe_calls_create_one_stripe_customer() {
-    let stack = Stack::start(false).await;
+    let stack = billing_stack(false).await;
     let s = stack.register("racer@example.com").await;
     let calls = (0..6)
         .map(|_| stack.api_post("/v1/billing/subscribe", &s.access, json!({"plan": "basic"})));
@@ -146,7 +146,7 @@ async fn concurrent_subscribe_calls_create_one_stripe_customer() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn duplicate_and_replayed_events_change_nothing() {
-    let stack = Stack::start(true).await;
+    let stack = billing_stack(true).await;
     let s = stack.register("dup@example.com").await;
     stack.subscribe_and_pay(&s, "basic").await;
     eventually("provisioning invocation", WAIT, || async {
@@ -194,7 +194,7 @@ async fn duplicate_and_replayed_events_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bad_or_stale_signature_is_refused_and_changes_nothing() {
-    let stack = Stack::start(true).await;
+    let stack = billing_stack(true).await;
     let s = stack.register("sig@example.com").await;
     // Hold deliveries so we can present the event ourselves.
     stack.control("/webhooks/hold", json!({})).await;
@@ -241,7 +241,7 @@ async fn a_bad_or_stale_signature_is_refused_and_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn payment_failure_suspends_once_and_payment_recovery_resumes_once() {
-    let stack = Stack::start(true).await;
+    let stack = billing_stack(true).await;
     let s = stack.register("late@example.com").await;
     let sub = stack.subscribe_and_pay(&s, "basic").await;
 
@@ -295,7 +295,7 @@ async fn payment_failure_suspends_once_and_payment_recovery_resumes_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn reordered_deliveries_end_in_stripes_latest_state() {
-    let stack = Stack::start(true).await;
+    let stack = billing_stack(true).await;
     let s = stack.register("order@example.com").await;
     let sub = stack.subscribe_and_pay(&s, "basic").await;
 
@@ -389,7 +389,7 @@ async fn reordered_deliveries_end_in_stripes_latest_state() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plan_change_changes_the_plan_and_the_included_tokens() {
-    let stack = Stack::start(true).await;
+    let stack = billing_stack(true).await;
     let s = stack.register("upgrade@example.com").await;
     let sub = stack.subscribe_and_pay(&s, "basic").await;
     let before: Value = stack
@@ -443,7 +443,7 @@ async fn a_plan_change_changes_the_plan_and_the_included_tokens() {
 async fn while_restate_is_unreachable_a_webhook_is_refused_and_leaves_no_trace() {
     // No Restate: the hand-off fails, so the event must not count as processed (Stripe retries
     // it until it succeeds).
-    let stack = Stack::start(false).await;
+    let stack = billing_stack(false).await;
     let s = stack.register("norestate@example.com").await;
     stack.subscribe_and_pay(&s, "basic").await;
     let created = stack.last_event("customer.subscription.created").await;
@@ -478,7 +478,7 @@ async fn while_restate_is_unreachable_a_webhook_is_refused_and_leaves_no_trace()
 /// through the real workflows against the provider sandboxes.
 #[tokio::test(flavor = "multi_thread")]
 async fn signup_to_active_identity() {
-    let stack = Stack::start(true).await;
+    let stack = billing_stack(true).await;
     let s = stack.register("e2e@example.com").await;
     stack.subscribe_and_pay(&s, "basic").await;
     let identity = eventually("identity active", Duration::from_secs(120), || async {

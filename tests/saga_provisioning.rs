@@ -211,7 +211,7 @@ async fn killing_the_workflows_process_or_restarting_restate_mid_saga_creates_no
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    stack.restate.restart().await;
+    stack.restate_mut().restart().await;
 
     stack
         .wait_status(user, &["active"], Duration::from_secs(60))

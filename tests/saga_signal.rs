@@ -198,7 +198,7 @@ async fn deprovisioning_during_a_registration_leaves_no_signal_account() {
     let path = format!("SignalRegistration/{}/status", number.replace('+', "%2B"));
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let status = stack.restate.call(&path).await;
+        let status = stack.restate().call(&path).await;
         if status == "abandoned" {
             break;
         }

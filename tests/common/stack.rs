@@ -1,6 +1,9 @@
-//! The provisioning stack as separate parts, all real: a fresh database, the sandbox
-//! (in-process), restate-server and the `poindexter workflows` process (child processes), and
-//! the api (in-process), wired to each other on free ports.
+//! The whole stack as separate parts, all real: a fresh database, the sandbox (in-process;
+//! every provider, Stripe included, configured with the test's keys), optionally
+//! restate-server and the `poindexter workflows` process (child processes), and the api
+//! (in-process), wired to each other on free ports. The saga, Signal and billing tests all
+//! start it; each adds helpers of its own in an `impl Stack` block.
+#![allow(dead_code)]
 
 use super::api::{api_env, ADMIN_TOKEN};
 use super::db::TestDb;
@@ -12,10 +15,15 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+pub const WEBHOOK_SECRET: &str = "whsec_test_billing_0123456789";
+pub const STRIPE_KEY: &str = "sk_test_billing_0123456789";
+pub const PRICE_BASIC: &str = "price_basic_sandbox";
+pub const PRICE_PRO: &str = "price_pro_sandbox";
+
 pub struct Stack {
     pub db: TestDb,
     pub sandbox: TestSandbox,
-    pub restate: Restate,
+    pub restate: Option<Restate>,
     pub workflows: Option<Proc>,
     pub workflows_port: u16,
     pub env: HashMap<String, String>,
@@ -25,20 +33,47 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// `extra` overrides settings (e.g. shorter timeouts) for the workflows process and api.
+    /// With Restate and the workflows process; `extra` overrides settings (e.g. shorter
+    /// timeouts) for the workflows process and api.
     pub async fn start(extra: &[(&str, &str)]) -> Self {
-        Self::start_with_webhooks(extra, None).await
+        Self::start_with(extra, None, true).await
     }
 
     /// Like `start`, but the sandbox sends its webhooks to `webhook_base` (a test relay) instead
     /// of the api, so a test decides when, and how often, each one arrives.
     pub async fn start_with_webhooks(extra: &[(&str, &str)], webhook_base: Option<&str>) -> Self {
+        Self::start_with(extra, webhook_base, true).await
+    }
+
+    /// Without `restate`, the api's Restate ingress is a port nobody listens on (never a
+    /// Restate some other process runs on the default port), and no workflows process runs.
+    pub async fn start_with(
+        extra: &[(&str, &str)],
+        webhook_base: Option<&str>,
+        restate: bool,
+    ) -> Self {
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("warn")
+            .try_init();
         let db = TestDb::new().await;
         let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let api = format!("http://{}", api_listener.local_addr().unwrap());
         let hooks = webhook_base.unwrap_or(&api).to_owned();
-        let sandbox = start_sandbox(&[("SANDBOX_WEBHOOK_BASE", hooks.as_str())]).await;
-        let restate = Restate::start().await;
+        let stripe = [
+            ("STRIPE_SECRET_KEY", STRIPE_KEY),
+            ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
+            ("STRIPE_PRICE_BASIC", PRICE_BASIC),
+            ("STRIPE_PRICE_PRO", PRICE_PRO),
+        ];
+        let mut sandbox_env = vec![("SANDBOX_WEBHOOK_BASE", hooks.as_str())];
+        sandbox_env.extend(stripe);
+        let sandbox = start_sandbox(&sandbox_env).await;
+        let restate = if restate {
+            Some(Restate::start().await)
+        } else {
+            None
+        };
         let workflows_port = free_port();
 
         let mut env = api_env(&db.url);
@@ -47,8 +82,19 @@ impl Stack {
         // Telnyx's messaging profile is pointed at PUBLIC_BASE_URL/webhooks/telnyx.
         env.insert("PUBLIC_BASE_URL".into(), hooks.clone());
         env.insert("SANDBOX_WEBHOOK_BASE".into(), hooks.clone());
-        env.insert("RESTATE_INGRESS_URL".into(), restate.ingress.clone());
-        env.insert("RESTATE_ADMIN_URL".into(), restate.admin.clone());
+        env.insert("STRIPE_API_BASE".into(), format!("{}/stripe", sandbox.url));
+        for (k, v) in stripe {
+            env.insert(k.into(), v.into());
+        }
+        let (ingress, admin) = match &restate {
+            Some(r) => (r.ingress.clone(), r.admin.clone()),
+            None => (
+                format!("http://127.0.0.1:{}", free_port()),
+                format!("http://127.0.0.1:{}", free_port()),
+            ),
+        };
+        env.insert("RESTATE_INGRESS_URL".into(), ingress);
+        env.insert("RESTATE_ADMIN_URL".into(), admin);
         env.insert(
             "WORKFLOWS_ADDR".into(),
             format!("127.0.0.1:{workflows_port}"),
@@ -87,12 +133,23 @@ impl Stack {
             http: reqwest::Client::new(),
             api_task,
         };
-        stack.start_workflows().await;
+        if stack.restate.is_some() {
+            stack.start_workflows().await;
+            stack
+                .restate()
+                .register(&format!("http://127.0.0.1:{workflows_port}"))
+                .await;
+        }
         stack
-            .restate
-            .register(&format!("http://127.0.0.1:{workflows_port}"))
-            .await;
-        stack
+    }
+
+    /// The stack's restate-server (started with Restate).
+    pub fn restate(&self) -> &Restate {
+        self.restate.as_ref().expect("stack started with Restate")
+    }
+
+    pub fn restate_mut(&mut self) -> &mut Restate {
+        self.restate.as_mut().expect("stack started with Restate")
     }
 
     pub async fn start_workflows(&mut self) {
@@ -113,7 +170,7 @@ impl Stack {
     pub async fn stop(mut self) {
         self.kill_workflows();
         self.api_task.abort();
-        drop(self.restate);
+        drop(self.restate.take());
         self.db.drop().await;
     }
 
