@@ -286,12 +286,14 @@ impl SignalRegistration {
                                 return Ok(Json(Verified::Abandoned));
                             };
                             let result = deps.signal.verify(&number, &code, None).await;
+                            // Marked under the lock, so a deprovisioning's `unregistered`
+                            // always comes after it.
+                            if result.is_ok() {
+                                mark(&deps, id, "registered", None).await?;
+                            }
                             guard.release().await.map_err(fail)?;
                             match result {
-                                Ok(()) => {
-                                    mark(&deps, id, "registered", None).await?;
-                                    Ok(Json(Verified::Registered))
-                                }
+                                Ok(()) => Ok(Json(Verified::Registered)),
                                 Err(SignalError::InvalidCode(_)) => Ok(Json(Verified::WrongCode)),
                                 Err(e) if !e.is_retryable() => {
                                     Ok(Json(Verified::Refused(e.to_string())))
