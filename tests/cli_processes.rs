@@ -7,6 +7,7 @@ mod common;
 
 use common::api::{api_env, full_env, ADMIN_TOKEN};
 use common::db::TestDb;
+use common::dev::DevStack;
 use common::ports::free_port;
 use common::process::{wait_healthy, Proc};
 use serde_json::{json, Value};
@@ -161,55 +162,8 @@ fn children_of(parent: i32) -> Vec<i32> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dev_runs_the_whole_stack_and_stops_every_child() {
-    let db_name = format!("pdx_test_{}", uuid::Uuid::new_v4().simple());
-    let db_url = format!("{}/{db_name}", common::db::server_url());
-    let data = std::env::temp_dir().join(format!("pdx-dev-{}", uuid::Uuid::new_v4().simple()));
-    let ports: Vec<u16> = (0..8).map(|_| free_port()).collect();
-    let addr = |p: u16| format!("127.0.0.1:{p}");
-    let env: std::collections::HashMap<String, String> = [
-        ("DATABASE_URL", db_url.clone()),
-        ("API_ADDR", addr(ports[0])),
-        ("PROXY_ADDR", addr(ports[1])),
-        ("WORKFLOWS_ADDR", addr(ports[2])),
-        ("SANDBOX_ADDR", addr(ports[3])),
-        ("RESTATE_INGRESS_URL", format!("http://{}", addr(ports[4]))),
-        ("RESTATE_ADMIN_URL", format!("http://{}", addr(ports[5]))),
-        ("RESTATE_BIND_ADDRESS", addr(ports[6])),
-        (
-            "RESTATE_ADVERTISED_ADDRESS",
-            format!("http://{}", addr(ports[6])),
-        ),
-        ("POINDEXTER_DATA_DIR", data.display().to_string()),
-        ("ADMIN_TOKEN", ADMIN_TOKEN.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let mut dev = Proc::poindexter("dev", &env);
-    let api = format!("http://{}", addr(ports[0]));
-    wait_healthy(&format!("{api}/readyz"), Duration::from_secs(120)).await;
-    wait_healthy(
-        &format!("http://{}/healthz", addr(ports[1])),
-        Duration::from_secs(60),
-    )
-    .await;
-
-    // The deployment is registered with Restate.
-    let admin = format!("http://{}", addr(ports[5]));
-    let mut registered = false;
-    for _ in 0..300 {
-        // Restate may still be starting: connection errors just mean "not yet".
-        let deployments = match reqwest::get(format!("{admin}/deployments")).await {
-            Ok(r) => r.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        };
-        if deployments.contains(&addr(ports[2])) {
-            registered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(registered, "workflows deployment not registered");
+    let mut dev = DevStack::start(&[]).await;
+    let api = dev.api.clone();
 
     // The api works end to end, and the explicitly set admin token won over the default.
     let client = reqwest::Client::new();
@@ -229,7 +183,7 @@ async fn dev_runs_the_whole_stack_and_stops_every_child() {
     assert_eq!(users.status(), 200);
 
     // A crashed child is restarted.
-    let kids = children_of(dev.pid());
+    let kids = children_of(dev.proc.pid());
     assert!(
         kids.len() >= 5,
         "expected restate-server and four components, got {kids:?}"
@@ -246,37 +200,22 @@ async fn dev_runs_the_whole_stack_and_stops_every_child() {
     // SAFETY: signalling a process this test tree started.
     unsafe { libc::kill(proxy_pid, libc::SIGKILL) };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    wait_healthy(
-        &format!("http://{}/healthz", addr(ports[1])),
-        Duration::from_secs(30),
-    )
-    .await;
+    wait_healthy(&format!("{}/healthz", dev.proxy), Duration::from_secs(30)).await;
 
     // SIGTERM takes everything down: no child left, no port still open.
-    let kids = children_of(dev.pid());
-    dev.signal(libc::SIGTERM);
-    let status = dev.wait_exit(Duration::from_secs(30)).expect("dev stopped");
-    assert!(status.success(), "dev exited with {status}");
+    let kids = children_of(dev.proc.pid());
+    dev.stop();
     for pid in kids {
         assert!(
             !std::path::Path::new(&format!("/proc/{pid}")).exists(),
             "child {pid} survived dev"
         );
     }
-    for p in &ports[..6] {
+    for p in &dev.ports[..6] {
         assert!(
             std::net::TcpStream::connect(("127.0.0.1", *p)).is_err(),
             "port {p} still open after dev stopped"
         );
     }
-    let _ = std::fs::remove_dir_all(&data);
-    let mut last = None;
-    for _ in 0..20 {
-        match db::drop_database(&db_url).await {
-            Ok(()) => return,
-            Err(e) => last = Some(e),
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    panic!("could not drop {db_name}: {last:?}");
+    dev.clean_up().await;
 }

@@ -244,6 +244,42 @@ async fn revocation_and_plan_changes_reach_the_proxy_within_a_second() {
 }
 
 #[tokio::test]
+async fn a_key_works_the_moment_it_is_created_even_if_its_notification_is_lost() {
+    let db = TestDb::new().await;
+    let sandbox = ps::start_sandbox().await;
+    let user = ps::user(&db.pool, Some(("basic", "active")), None).await;
+    let proxy = ps::RunningProxy::start(ps::options(&db.url, sandbox)).await;
+    let c = ps::client();
+    // Without the NOTIFY the listener would reload this user on, only the proxy's lookup of a
+    // key it does not know can let the new key in (the safety-net reload is a minute away).
+    sqlx::query("ALTER TABLE api_keys DISABLE TRIGGER api_keys_notify")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let (fresh, _) = ps::add_key(&db.pool, user.id).await;
+    let res = c
+        .post(proxy.url("/v1/chat/completions"))
+        .bearer_auth(&fresh)
+        .json(&ps::chat_body("gpt-4o-mini", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "a new key was refused");
+    // A made-up key is still refused after its lookup.
+    let fake = format!("pk_live_{}", "B".repeat(43));
+    let res = c
+        .post(proxy.url("/v1/chat/completions"))
+        .bearer_auth(&fake)
+        .json(&ps::chat_body("gpt-4o-mini", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    proxy.stop().await;
+    db.drop().await;
+}
+
+#[tokio::test]
 async fn the_ai_chat_alias_answers_like_chat_completions() {
     let db = TestDb::new().await;
     let sandbox = ps::start_sandbox().await;

@@ -112,6 +112,7 @@ pub async fn build_with(options: Options) -> anyhow::Result<App> {
     )?;
     let shared = Arc::new(routes::Shared {
         keys: store.clone(),
+        pool: pool.clone(),
         limiter,
         upstreams,
         meter,

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod comms;
 pub mod db;
+pub mod dev;
 pub mod ports;
 pub mod process;
 pub mod restate;

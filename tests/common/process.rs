@@ -8,11 +8,17 @@ use std::time::{Duration, Instant};
 pub struct Proc {
     pub child: Child,
     pub name: String,
+    /// Where its stdout and stderr go.
+    pub log: std::path::PathBuf,
 }
 
 impl Proc {
     pub fn spawn(name: &str, program: &str, args: &[&str], env: &HashMap<String, String>) -> Self {
-        let log = std::env::temp_dir().join(format!("pdx-test-{name}-{}.log", std::process::id()));
+        let log = std::env::temp_dir().join(format!(
+            "pdx-test-{name}-{}-{}.log",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
         let out = std::fs::File::create(&log).expect("log file");
         let child = Command::new(program)
             .args(args)
@@ -26,6 +32,7 @@ impl Proc {
         Self {
             child,
             name: name.into(),
+            log,
         }
     }
 
@@ -69,6 +76,10 @@ impl Drop for Proc {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+        }
+        // A failing test keeps its processes' logs to read.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
         }
     }
 }

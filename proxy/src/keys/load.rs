@@ -28,6 +28,14 @@ pub struct Snapshot {
     pub users: Vec<UserRow>,
 }
 
+/// The owner of the active key with this hash, if there is one.
+pub async fn owner_of(pool: &PgPool, hash: &[u8; 32]) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT user_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
+        .bind(&hash[..])
+        .fetch_optional(pool)
+        .await
+}
+
 type SubRow = (Uuid, String, String, Option<i64>, Option<DateTime<Utc>>);
 
 /// Everything, or only `user`'s rows.

@@ -6,6 +6,7 @@ pub mod load;
 
 use domain::{ApiKeySecret, Plan};
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use uuid::Uuid;
@@ -105,13 +106,47 @@ struct Maps {
 }
 
 /// The in-memory key table.
-#[derive(Default)]
 pub struct KeyStore {
     maps: RwLock<Maps>,
     loaded: AtomicBool,
+    /// Bounds the Postgres lookups that keys missing from the table cause (`find_or_load`).
+    misses: governor::DefaultDirectRateLimiter,
+}
+
+/// Lookups per second for keys the table does not know: plenty for keys just created, too
+/// few for a flood of made-up keys to load the database.
+const MISS_LOOKUPS_PER_SECOND: u32 = 50;
+
+impl Default for KeyStore {
+    fn default() -> Self {
+        let per_second =
+            std::num::NonZeroU32::new(MISS_LOOKUPS_PER_SECOND).unwrap_or(NonZeroU32::MIN);
+        Self {
+            maps: RwLock::default(),
+            loaded: AtomicBool::new(false),
+            misses: governor::RateLimiter::direct(governor::Quota::per_second(per_second)),
+        }
+    }
 }
 
 impl KeyStore {
+    /// Like `find`, but a well-formed key the table does not know is looked up in Postgres
+    /// before it is refused: a key created a moment ago works at once, before the NOTIFY that
+    /// announces it arrives.
+    pub async fn find_or_load(&self, pool: &sqlx::PgPool, presented: &str) -> Option<KeyEntry> {
+        if let Some(entry) = self.find(presented) {
+            return Some(entry);
+        }
+        let secret = ApiKeySecret::parse(presented)?;
+        if self.misses.check().is_err() {
+            return None;
+        }
+        let user_id = load::owner_of(pool, &secret.hash().0).await.ok()??;
+        let snapshot = load::snapshot(pool, Some(user_id)).await.ok()?;
+        self.replace_user(user_id, snapshot);
+        self.find(presented)
+    }
+
     /// The entry for a presented key, if it is an active one.
     pub fn find(&self, presented: &str) -> Option<KeyEntry> {
         let secret = ApiKeySecret::parse(presented)?;

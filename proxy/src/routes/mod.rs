@@ -27,6 +27,8 @@ pub const TOKENS_REMAINING: &str = "x-poindexter-tokens-remaining";
 
 pub struct Shared {
     pub keys: Arc<KeyStore>,
+    /// For keys the table does not know yet (`KeyStore::find_or_load`).
+    pub pool: sqlx::PgPool,
     pub limiter: Limiter,
     pub upstreams: Upstreams,
     pub meter: Meter,
@@ -122,7 +124,8 @@ async fn admit(
     let presented = presented_key(headers).ok_or((ProxyError::MissingKey, None))?;
     let entry = shared
         .keys
-        .find(presented)
+        .find_or_load(&shared.pool, presented)
+        .await
         .ok_or((ProxyError::InvalidKey, None))?;
     let user = entry.user;
     match user.access() {
