@@ -179,6 +179,18 @@ async fn over_the_rate_gets_429_with_retry_after() {
     db.drop().await;
 }
 
+/// The status of a small chat completion with `key`.
+async fn chat(c: &reqwest::Client, proxy: &ps::RunningProxy, key: &str) -> u16 {
+    c.post(proxy.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(&ps::chat_body("gpt-4o-mini", false))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 async fn wait_for_status(
     c: &reqwest::Client,
     proxy: &ps::RunningProxy,
@@ -257,24 +269,10 @@ async fn a_key_works_the_moment_it_is_created_even_if_its_notification_is_lost()
         .await
         .unwrap();
     let (fresh, _) = ps::add_key(&db.pool, user.id).await;
-    let res = c
-        .post(proxy.url("/v1/chat/completions"))
-        .bearer_auth(&fresh)
-        .json(&ps::chat_body("gpt-4o-mini", false))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "a new key was refused");
+    assert_eq!(chat(&c, &proxy, &fresh).await, 200, "a new key was refused");
     // A made-up key is still refused after its lookup.
     let fake = format!("pk_live_{}", "B".repeat(43));
-    let res = c
-        .post(proxy.url("/v1/chat/completions"))
-        .bearer_auth(&fake)
-        .json(&ps::chat_body("gpt-4o-mini", false))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401);
+    assert_eq!(chat(&c, &proxy, &fake).await, 401);
     proxy.stop().await;
     db.drop().await;
 }
