@@ -279,33 +279,27 @@ pub async fn unfinished(pool: &PgPool) -> Result<Vec<Identity>, sqlx::Error> {
     .await
 }
 
-/// Serialises a Signal registration's calls to signal-cli with the deprovisioning of the same
-/// identity. The registration holds this lock (a transaction-scoped advisory lock) while it
-/// talks to signal-cli; deprovisioning takes it to mark the identity. So either the
-/// registration finished first and deprovisioning's later unregister removes what it made, or
-/// the registration starts after the mark, sees it and stops. Dropping the guard releases it.
-pub struct SignalGuard(Transaction<'static, Postgres>);
-
-pub async fn lock_for_signal(pool: &PgPool, id: Uuid) -> Result<SignalGuard, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7))")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    Ok(SignalGuard(tx))
-}
-
-impl SignalGuard {
-    pub async fn release(self) -> Result<(), sqlx::Error> {
-        self.0.commit().await
-    }
-}
-
-/// Whether a Signal registration for `number` should still go on: the identity exists, is not
-/// being torn down and still holds that number.
-pub fn wants_signal(identity: Option<&Identity>, number: &str) -> bool {
-    identity.is_some_and(|i| {
-        !matches!(i.status.as_str(), "deprovisioning" | "deleted")
-            && i.phone_number.as_deref() == Some(number)
-    })
+/// Records a Signal registration's state only while the identity still wants that number
+/// registered: it exists, is not being torn down and still holds `number`. False otherwise,
+/// which tells the registration to undo what it did and stop. One statement, so it cannot
+/// interleave with deprovisioning's mark: it either lands first (and deprovisioning, which
+/// unregisters after marking, cleans up), or it sees the mark.
+pub async fn set_signal_if_wanted(
+    pool: &PgPool,
+    id: Uuid,
+    number: &str,
+    status: &str,
+    reason: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE identities SET signal_status = $3, signal_failure_reason = $4, updated_at = now()
+         WHERE id = $1 AND phone_number = $2 AND status NOT IN ('deprovisioning', 'deleted')",
+    )
+    .bind(id)
+    .bind(number)
+    .bind(status)
+    .bind(reason)
+    .execute(pool)
+    .await?;
+    Ok(updated.rows_affected() == 1)
 }

@@ -46,15 +46,11 @@ impl DeprovisionIdentity {
             .run(|| async move {
                 let i = db::identities::find(&deps.pool, id).await.map_err(fail)?;
                 let i = i.ok_or_else(|| TerminalError::new("identity does not exist"))?;
-                // Under the Signal lock: a registration in flight finishes first (and is
-                // unregistered below); one that starts later sees the mark and stops.
-                let guard = db::identities::lock_for_signal(&deps.pool, id)
-                    .await
-                    .map_err(fail)?;
+                // Before Signal is unregistered below: a registration that records its state
+                // after this mark sees it and undoes its own work (SignalRegistration).
                 db::identities::set_status(&deps.pool, id, "deprovisioning", None)
                     .await
                     .map_err(fail)?;
-                guard.release().await.map_err(fail)?;
                 Ok(Json(Target {
                     user_id: i.user_id,
                     email: i.email.clone(),

@@ -6,7 +6,7 @@
 //! waits on a promise for the operator's token; a registration lock is the operator's to solve.
 
 use crate::deps::SharedDeps;
-use crate::step::{fail, until_done};
+use crate::step::{done_if_gone, fail, until_done};
 use providers::signal::RegisterOptions;
 use providers::SignalError;
 use restate_sdk::prelude::*;
@@ -62,30 +62,36 @@ enum Attempt {
     Abandoned,
 }
 
-/// Takes the Signal lock when the identity still wants this number registered, else None.
-/// Held across the signal-cli call so deprovisioning cannot slip between check and call.
-async fn still_wanted(
+/// Records `status` if the identity still wants `number` registered; false when it is going
+/// away or moved to another number (db::identities::set_signal_if_wanted).
+async fn wanted(
     deps: &crate::deps::Deps,
     identity: Uuid,
     number: &str,
-) -> Result<Option<db::identities::SignalGuard>, HandlerError> {
-    let guard = db::identities::lock_for_signal(&deps.pool, identity)
+    status: &str,
+) -> Result<bool, HandlerError> {
+    db::identities::set_signal_if_wanted(&deps.pool, identity, number, status, None)
         .await
-        .map_err(fail)?;
-    let current = db::identities::find(&deps.pool, identity)
-        .await
-        .map_err(fail)?;
-    Ok(db::identities::wants_signal(current.as_ref(), number).then_some(guard))
+        .map_err(fail)
 }
 
+/// Undoes a registration whose identity went away while signal-cli was working on it.
+async fn undo(deps: &crate::deps::Deps, number: &str) -> Result<(), HandlerError> {
+    done_if_gone(deps.signal.unregister(number, true).await)
+}
+
+/// Records the registration's state; a no-op once the identity is going away (the next
+/// signal-cli step notices and stops).
 async fn mark(
     deps: &crate::deps::Deps,
     identity: Uuid,
+    number: &str,
     status: &str,
     reason: Option<&str>,
 ) -> Result<(), HandlerError> {
-    db::identities::set_signal(&deps.pool, identity, status, reason)
+    db::identities::set_signal_if_wanted(&deps.pool, identity, number, status, reason)
         .await
+        .map(|_| ())
         .map_err(fail)
 }
 
@@ -116,8 +122,8 @@ impl SignalRegistration {
             ctx.set(RETRY_PROMISE, retry_key.clone());
             ctx.set(STATUS, format!("failed: {failure}"));
             let deps = self.deps.clone();
-            let (id, why) = (req.identity_id, failure.clone());
-            ctx.run(|| async move { mark(&deps, id, "failed", Some(&why)).await })
+            let (id, number, why) = (req.identity_id, req.number.clone(), failure.clone());
+            ctx.run(|| async move { mark(&deps, id, &number, "failed", Some(&why)).await })
                 .name("mark signal failed")
                 .retry_policy(until_done())
                 .await?;
@@ -217,16 +223,19 @@ impl SignalRegistration {
                 let (number, token) = (req.number.clone(), captcha.clone());
                 let outcome = ctx
                     .run(|| async move {
-                        let Some(guard) = still_wanted(&deps, id, &number).await? else {
+                        if !wanted(&deps, id, &number, "pending").await? {
                             return Ok(Json(Registered::Abandoned));
-                        };
-                        mark(&deps, id, "pending", None).await?;
+                        }
                         let opts = RegisterOptions {
                             captcha: token,
                             use_voice: false,
                         };
                         let result = deps.signal.register(&number, &opts).await;
-                        guard.release().await.map_err(fail)?;
+                        // Deprovisioning may have started while signal-cli worked.
+                        if !wanted(&deps, id, &number, "pending").await? {
+                            undo(&deps, &number).await?;
+                            return Ok(Json(Registered::Abandoned));
+                        }
                         match result {
                             Ok(()) => Ok(Json(Registered::CodeRequested)),
                             Err(SignalError::CaptchaRequired(_)) => {
@@ -257,11 +266,13 @@ impl SignalRegistration {
                         captchas += 1;
                         ctx.set(CAPTCHA_PROMISE, key.clone());
                         ctx.set(STATUS, "waiting for a captcha token".to_string());
-                        let deps = self.deps.clone();
-                        ctx.run(|| async move { mark(&deps, id, "captcha_required", None).await })
-                            .name("mark captcha required")
-                            .retry_policy(until_done())
-                            .await?;
+                        let (deps, number) = (self.deps.clone(), req.number.clone());
+                        ctx.run(|| async move {
+                            mark(&deps, id, &number, "captcha_required", None).await
+                        })
+                        .name("mark captcha required")
+                        .retry_policy(until_done())
+                        .await?;
                         captcha = Some(ctx.promise::<String>(&key).await?);
                         ctx.clear(CAPTCHA_PROMISE);
                     }
@@ -282,18 +293,18 @@ impl SignalRegistration {
                     let number = req.number.clone();
                     let verified = ctx
                         .run(|| async move {
-                            let Some(guard) = still_wanted(&deps, id, &number).await? else {
+                            if !wanted(&deps, id, &number, "pending").await? {
                                 return Ok(Json(Verified::Abandoned));
-                            };
-                            let result = deps.signal.verify(&number, &code, None).await;
-                            // Marked under the lock, so a deprovisioning's `unregistered`
-                            // always comes after it.
-                            if result.is_ok() {
-                                mark(&deps, id, "registered", None).await?;
                             }
-                            guard.release().await.map_err(fail)?;
-                            match result {
-                                Ok(()) => Ok(Json(Verified::Registered)),
+                            match deps.signal.verify(&number, &code, None).await {
+                                Ok(()) => {
+                                    if wanted(&deps, id, &number, "registered").await? {
+                                        Ok(Json(Verified::Registered))
+                                    } else {
+                                        undo(&deps, &number).await?;
+                                        Ok(Json(Verified::Abandoned))
+                                    }
+                                }
                                 Err(SignalError::InvalidCode(_)) => Ok(Json(Verified::WrongCode)),
                                 Err(e) if !e.is_retryable() => {
                                     Ok(Json(Verified::Refused(e.to_string())))
