@@ -19,7 +19,9 @@ const MAIL_BODY: &str = "mail-body-marker-2c77 meet me at noon";
 const MAIL_SUBJECT: &str = "subject-marker-91fe";
 const SIGNAL_TEXT: &str = "signal-marker-e5a0 the door code is 4455";
 
-async fn json_of(res: reqwest::Response) -> Value {
+/// Sends `req`; its answer must be a success, read as JSON.
+async fn ok_json(req: reqwest::RequestBuilder) -> Value {
+    let res = req.send().await.unwrap();
     let status = res.status();
     let v: Value = res.json().await.unwrap_or_default();
     assert!(status.is_success(), "{status}: {v}");
@@ -36,35 +38,26 @@ async fn secrets_prompts_and_message_bodies_never_reach_the_logs() {
     let http = reqwest::Client::new();
     let api = dev.api.clone();
 
-    let session = json_of(
+    let session = ok_json(
         http.post(format!("{api}/v1/auth/register"))
-            .json(&json!({"email": "quiet@example.com", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"email": "quiet@example.com", "password": PASSWORD})),
     )
     .await;
     let first_refresh = session["refresh_token"].as_str().unwrap().to_owned();
     let first_access = session["access_token"].as_str().unwrap().to_owned();
-    let renewed = json_of(
+    let renewed = ok_json(
         http.post(format!("{api}/v1/auth/refresh"))
-            .json(&json!({"refresh_token": first_refresh}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"refresh_token": first_refresh})),
     )
     .await;
     let token = renewed["access_token"].as_str().unwrap().to_owned();
     let refresh = renewed["refresh_token"].as_str().unwrap().to_owned();
 
     // Subscribe and "pay": the Stripe webhooks provision the identity.
-    let checkout = json_of(
+    let checkout = ok_json(
         http.post(format!("{api}/v1/billing/subscribe"))
             .bearer_auth(&token)
-            .json(&json!({"plan": "basic"}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"plan": "basic"})),
     )
     .await;
     let paid = http
@@ -91,13 +84,10 @@ async fn secrets_prompts_and_message_bodies_never_reach_the_logs() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
 
-    let key = json_of(
+    let key = ok_json(
         http.post(format!("{api}/v1/api-keys"))
             .bearer_auth(&token)
-            .json(&json!({"name": "dex"}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"name": "dex"})),
     )
     .await["key"]
         .as_str()
@@ -115,30 +105,21 @@ async fn secrets_prompts_and_message_bodies_never_reach_the_logs() {
         assert_eq!(res.status(), 200);
         res.bytes().await.unwrap();
     }
-    json_of(
+    ok_json(
         http.post(format!("{api}/v1/email/send"))
             .bearer_auth(&token)
-            .json(&json!({"to": identity["email"], "subject": MAIL_SUBJECT, "body": MAIL_BODY}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"to": identity["email"], "subject": MAIL_SUBJECT, "body": MAIL_BODY})),
     )
     .await;
-    json_of(
+    ok_json(
         http.get(format!("{api}/v1/email/inbox"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap(),
+            .bearer_auth(&token),
     )
     .await;
-    json_of(
+    ok_json(
         http.post(format!("{api}/v1/signal/send"))
             .bearer_auth(&token)
-            .json(&json!({"to": identity["phone"], "message": SIGNAL_TEXT}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"to": identity["phone"], "message": SIGNAL_TEXT})),
     )
     .await;
     // A wrong password and a bad key are logged as refusals, not echoed.

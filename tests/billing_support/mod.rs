@@ -63,26 +63,11 @@ impl Stack {
     }
 
     pub async fn stripe_resources(&self) -> Value {
-        self.http
-            .get(format!("{}/stripe/_sandbox/resources", self.sandbox.url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.sandbox.get_json("/stripe/_sandbox/resources").await
     }
 
     pub async fn events(&self) -> Vec<Value> {
-        let v: Value = self
-            .http
-            .get(format!("{}/stripe/_sandbox/events", self.sandbox.url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = self.sandbox.get_json("/stripe/_sandbox/events").await;
         v["data"].as_array().cloned().unwrap_or_default()
     }
 

@@ -11,3 +11,8 @@ pub mod process;
 pub mod restate;
 pub mod sandbox;
 pub mod stack;
+
+/// Sends `req` and reads its answer as JSON.
+pub async fn json_of(req: reqwest::RequestBuilder) -> serde_json::Value {
+    req.send().await.unwrap().json().await.unwrap()
+}

@@ -93,14 +93,7 @@ impl Restate {
     /// Calls a handler through the ingress with no input (`path` as
     /// `Service/key/handler`, the key URL-encoded) and returns its JSON answer.
     pub async fn call(&self, path: &str) -> serde_json::Value {
-        reqwest::Client::new()
-            .post(format!("{}/{path}", self.ingress))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        super::json_of(reqwest::Client::new().post(format!("{}/{path}", self.ingress))).await
     }
 
     /// Rows of Restate's introspection SQL.

@@ -92,14 +92,7 @@ impl TestSandbox {
 
     /// `GET` a sandbox path (e.g. `/_sandbox/faults`) as JSON.
     pub async fn get_json(&self, path: &str) -> Value {
-        self.http
-            .get(format!("{}{path}", self.url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        super::json_of(self.http.get(format!("{}{path}", self.url))).await
     }
 
     /// How often the fault rule with this id fired.

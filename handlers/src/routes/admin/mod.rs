@@ -21,3 +21,16 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(signal::captcha))
         .routes(routes!(workflows::workflows))
 }
+
+/// A page size from `?limit=`: 1 to 200, default 50.
+pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, crate::error::ApiError> {
+    let limit = limit.unwrap_or(50);
+    if (1..=200).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(crate::error::ApiError::bad_field(
+            "limit",
+            "limit must be between 1 and 200",
+        ))
+    }
+}

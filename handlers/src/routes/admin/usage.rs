@@ -4,8 +4,9 @@
 
 use crate::auth::AdminAuth;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::ValidQuery;
 use crate::state::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use utoipa::{IntoParams, ToSchema};
@@ -63,23 +64,13 @@ pub struct AdminUsage {
 pub async fn usage(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    query: Result<Query<UsageQuery>, axum::extract::rejection::QueryRejection>,
+    ValidQuery(q): ValidQuery<UsageQuery>,
 ) -> ApiResult<Json<AdminUsage>> {
-    let Query(q) = query.map_err(|e| ApiError::BadRequest {
-        field: None,
-        message: e.body_text(),
-    })?;
     let month = match q.month.as_deref() {
         None => crate::routes::usage::this_period().0,
         Some(m) => domain::Month::parse(m).map_err(|e| ApiError::bad_field("month", e.0))?,
     };
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::bad_field(
-            "limit",
-            "limit must be between 1 and 200",
-        ));
-    }
+    let limit = super::page_limit(q.limit)?;
     let t = db::usage::month_totals(&state.pool, month).await?;
     let users = db::usage::top_users(&state.pool, month, limit)
         .await?

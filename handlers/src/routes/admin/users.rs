@@ -3,8 +3,9 @@
 
 use crate::auth::AdminAuth;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::ValidQuery;
 use crate::state::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
@@ -61,19 +62,9 @@ fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, Uuid)> {
 pub async fn list_users(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+    ValidQuery(page): ValidQuery<Page>,
 ) -> ApiResult<Json<AdminUserPage>> {
-    let Query(page) = query.map_err(|e| ApiError::BadRequest {
-        field: None,
-        message: e.body_text(),
-    })?;
-    let limit = page.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::bad_field(
-            "limit",
-            "limit must be between 1 and 200",
-        ));
-    }
+    let limit = super::page_limit(page.limit)?;
     let after = match page.cursor.as_deref() {
         None => None,
         Some(c) => {
