@@ -143,3 +143,71 @@ async fn events_spilled_at_shutdown_are_replayed_by_the_next_start() {
     proxy.stop().await;
     pool.close().await;
 }
+
+/// Batches go in with COPY, which cannot skip rows already there. A replayed spill file that
+/// repeats written events must still count each once, and text comes back byte for byte.
+#[tokio::test]
+async fn a_replay_of_events_already_written_counts_each_once() {
+    let db = TestDb::new().await;
+    let sandbox = ps::start_sandbox().await;
+    let user = ps::user(&db.pool, Some(("basic", "active")), None).await;
+    let options = ps::options(&db.url, sandbox);
+    let event = |n: u32, model: &str| proxy::UsageEvent {
+        request_id: format!("req-replay-{n}"),
+        user_id: user.id,
+        api_key_id: user.key_id,
+        model: model.to_owned(),
+        provider: "openai".into(),
+        input_tokens: 10 + i64::from(n),
+        output_tokens: 5,
+        cache_read_tokens: 0,
+        cache_write_tokens: 0,
+        cost_microdollars: 7,
+        latency_ms: 3,
+        status_code: 200,
+        estimated: n % 2 == 1,
+        created_at: chrono::Utc::now(),
+    };
+    let odd = "gpt-4o-mini\twith\\tabs\nand \"quotes\" and a backslash \\";
+    let first: Vec<_> = (0..3).map(|n| event(n, odd)).collect();
+    let write_spill = |events: &[proxy::UsageEvent]| {
+        let dir = options.spill_path.parent().unwrap();
+        std::fs::create_dir_all(dir).unwrap();
+        let lines: Vec<String> = events
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap())
+            .collect();
+        std::fs::write(&options.spill_path, lines.join("\n") + "\n").unwrap();
+    };
+
+    write_spill(&first);
+    let proxy = ps::RunningProxy::start(options.clone()).await;
+    let rows = ps::wait_usage(&db.pool, user.id, 3, Duration::from_secs(10)).await;
+    proxy.stop_keeping_files().await;
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| r.model == odd), "{:?}", rows[0].model);
+
+    // The same three again, and two new ones: the three are in already.
+    let mut again = first.clone();
+    again.extend((3..5).map(|n| event(n, "gpt-4o")));
+    write_spill(&again);
+    let proxy = ps::RunningProxy::start(options).await;
+    let rows = ps::wait_usage(&db.pool, user.id, 5, Duration::from_secs(10)).await;
+    proxy.stop().await;
+    let mut ids: Vec<_> = rows.iter().map(|r| r.request_id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        [
+            "req-replay-0",
+            "req-replay-1",
+            "req-replay-2",
+            "req-replay-3",
+            "req-replay-4"
+        ]
+    );
+    let input: i64 = rows.iter().map(|r| r.input_tokens).sum();
+    assert_eq!(input, 10 + 11 + 12 + 13 + 14);
+    assert_eq!(rows.iter().filter(|r| r.estimated).count(), 2);
+    db.drop().await;
+}

@@ -8,8 +8,8 @@ use crate::catalog::Provider;
 use crate::sse::SseParser;
 use crate::tally::Tally;
 use crate::translate::stream::ToOpenAi;
+use crate::upstream::Chunks;
 use bytes::Bytes;
-use futures::stream::BoxStream;
 use futures::Stream;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -25,7 +25,7 @@ pub enum Mode {
 }
 
 pub struct Relay {
-    upstream: BoxStream<'static, reqwest::Result<Bytes>>,
+    upstream: Chunks,
     provider: Provider,
     mode: Mode,
     parser: SseParser,
@@ -34,12 +34,7 @@ pub struct Relay {
 }
 
 impl Relay {
-    pub fn new(
-        upstream: BoxStream<'static, reqwest::Result<Bytes>>,
-        provider: Provider,
-        mode: Mode,
-        billing: Billing,
-    ) -> Self {
+    pub fn new(upstream: Chunks, provider: Provider, mode: Mode, billing: Billing) -> Self {
         Self {
             upstream,
             provider,
@@ -109,7 +104,7 @@ impl Stream for Relay {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
-            match self.upstream.as_mut().poll_next(cx) {
+            match Pin::new(&mut self.upstream).poll_next(cx) {
                 Poll::Ready(Some(Ok(chunk))) => {
                     if let Some(out) = self.process(chunk) {
                         return Poll::Ready(Some(Ok(out)));

@@ -7,9 +7,34 @@ use crate::errors::ProxyError;
 use crate::options::Target;
 use backon::{ExponentialBuilder, Retryable};
 use bytes::Bytes;
-use http::HeaderValue;
+use http::{header, HeaderValue, Uri};
+use http_body_util::{BodyDataStream, BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+/// An upstream's answer, its body still to be read or streamed.
+pub type Answer = http::Response<Incoming>;
+
+/// An answer's body as a stream of chunks, as they arrive.
+pub type Chunks = BodyDataStream<Incoming>;
+
+pub fn chunks(answer: Answer) -> Chunks {
+    BodyDataStream::new(answer.into_body())
+}
+
+/// Reads a whole answer's body.
+pub async fn read_body(answer: Answer) -> Result<Bytes, ProxyError> {
+    answer
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .map_err(|_| ProxyError::UpstreamUnavailable)
+}
 
 pub struct Upstreams {
     openai: Vec<Endpoints>,
@@ -25,29 +50,45 @@ pub enum Path {
     Messages,
 }
 
-/// A target with its URLs parsed once, not on every request.
+/// A target with its URIs and credential header built once, not on every request.
 struct Endpoints {
-    api_key: String,
-    chat: reqwest::Url,
-    embeddings: reqwest::Url,
-    messages: reqwest::Url,
+    /// `Authorization: Bearer …` (OpenAI) or `x-api-key` (Anthropic), marked sensitive.
+    credential: (header::HeaderName, HeaderValue),
+    chat: Uri,
+    embeddings: Uri,
+    messages: Uri,
 }
 
 impl Endpoints {
-    fn new(t: &Target) -> Result<Self, url_error::Invalid> {
-        let url = |path: &str| {
-            reqwest::Url::parse(&format!("{}{path}", t.base_url))
-                .map_err(|_| url_error::Invalid(t.base_url.clone()))
+    fn new(t: &Target, provider: Provider) -> Result<Self, url_error::Invalid> {
+        let invalid = || url_error::Invalid(t.base_url.clone());
+        let uri = |path: &str| {
+            let uri: Uri = format!("{}{path}", t.base_url.trim_end_matches('/'))
+                .parse()
+                .map_err(|_| invalid())?;
+            match (uri.scheme_str(), uri.host()) {
+                (Some("http" | "https"), Some(_)) => Ok(uri),
+                _ => Err(invalid()),
+            }
         };
+        let (name, value) = match provider {
+            Provider::OpenAi => (header::AUTHORIZATION, format!("Bearer {}", t.api_key)),
+            Provider::Anthropic => (
+                header::HeaderName::from_static("x-api-key"),
+                t.api_key.clone(),
+            ),
+        };
+        let mut value = HeaderValue::from_str(&value).map_err(|_| invalid())?;
+        value.set_sensitive(true);
         Ok(Self {
-            api_key: t.api_key.clone(),
-            chat: url("/chat/completions")?,
-            embeddings: url("/embeddings")?,
-            messages: url("/v1/messages")?,
+            credential: (name, value),
+            chat: uri("/chat/completions")?,
+            embeddings: uri("/embeddings")?,
+            messages: uri("/v1/messages")?,
         })
     }
 
-    fn url(&self, path: Path) -> reqwest::Url {
+    fn uri(&self, path: Path) -> Uri {
         match path {
             Path::ChatCompletions => self.chat.clone(),
             Path::Embeddings => self.embeddings.clone(),
@@ -58,14 +99,14 @@ impl Endpoints {
 
 pub mod url_error {
     #[derive(Debug, thiserror::Error)]
-    #[error("upstream base URL `{0}` is not a valid URL")]
+    #[error("upstream base URL `{0}` is not a valid http(s) URL, or its API key is not a valid header value")]
     pub struct Invalid(pub String);
 }
 
 /// Why an attempt did not produce an answer worth keeping.
 enum Failure {
     /// 429 or 5xx: kept, so the last one can be shown to the caller.
-    Status(reqwest::Response),
+    Status(Answer),
     Connect,
 }
 
@@ -78,28 +119,36 @@ pub struct AnthropicHeaders {
 
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
-/// No proxy lookup, no redirects, HTTP/1.1 keep-alive: the least work per request.
-fn new_client() -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .http1_only()
-        .connect_timeout(Duration::from_secs(5))
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// hyper's pooled client (HTTP/1.1 keep-alive, TLS by rustls) with no redirects, proxy
+/// lookup or URL re-parsing per request: the least work per request.
+fn new_client() -> HttpsClient {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(Duration::from_secs(5)));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(512)
-        .tcp_nodelay(true)
-        .build()
+        .build(https)
 }
 
 thread_local! {
     /// One client, so one connection pool, per thread: a pooled connection is driven by a
     /// task on the thread that made it, so each serving thread (server::per_core) reuses its
     /// own connections and never hands a request to another thread.
-    static CLIENT: reqwest::Client = new_client().unwrap_or_default();
+    static CLIENT: HttpsClient = new_client();
 }
 
-fn client() -> reqwest::Client {
-    CLIENT.with(reqwest::Client::clone)
+fn client() -> HttpsClient {
+    CLIENT.with(HttpsClient::clone)
 }
 
 impl Upstreams {
@@ -108,12 +157,14 @@ impl Upstreams {
         anthropic: Vec<Target>,
         max_attempts: usize,
     ) -> anyhow::Result<Self> {
-        // Fail at start-up, not on the first request, if the client cannot be built.
-        new_client()?;
-        let parse = |ts: Vec<Target>| ts.iter().map(Endpoints::new).collect::<Result<Vec<_>, _>>();
+        let parse = |ts: Vec<Target>, provider| {
+            ts.iter()
+                .map(|t| Endpoints::new(t, provider))
+                .collect::<Result<Vec<_>, _>>()
+        };
         Ok(Self {
-            openai: parse(openai)?,
-            anthropic: parse(anthropic)?,
+            openai: parse(openai, Provider::OpenAi)?,
+            anthropic: parse(anthropic, Provider::Anthropic)?,
             max_attempts: max_attempts.max(1),
         })
     }
@@ -133,7 +184,7 @@ impl Upstreams {
         path: Path,
         body: Bytes,
         anthropic: &AnthropicHeaders,
-    ) -> Result<reqwest::Response, ProxyError> {
+    ) -> Result<Answer, ProxyError> {
         let targets = self.targets(provider);
         if targets.is_empty() {
             return Err(ProxyError::NotConfigured);
@@ -143,24 +194,26 @@ impl Upstreams {
         let attempt = || async {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let target = &targets[i % targets.len()];
-            let mut req = client()
-                .post(target.url(path))
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(body.clone());
-            req = match provider {
-                Provider::OpenAi => req.bearer_auth(&target.api_key),
-                Provider::Anthropic => req.header("x-api-key", &target.api_key).header(
+            let mut req = http::Request::post(target.uri(path))
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(&target.credential.0, &target.credential.1);
+            if provider == Provider::Anthropic {
+                req = req.header(
                     "anthropic-version",
                     anthropic
                         .version
                         .clone()
                         .unwrap_or(HeaderValue::from_static(ANTHROPIC_VERSION)),
-                ),
-            };
-            if let (Provider::Anthropic, Some(beta)) = (provider, &anthropic.beta) {
-                req = req.header("anthropic-beta", beta.clone());
+                );
+                if let Some(beta) = &anthropic.beta {
+                    req = req.header("anthropic-beta", beta.clone());
+                }
             }
-            match req.send().await {
+            // Every part was validated when the target was configured or arrived as a header.
+            let Ok(req) = req.body(Full::new(body.clone())) else {
+                return Err(Failure::Connect);
+            };
+            match client().request(req).await {
                 Ok(res) if res.status().as_u16() == 429 || res.status().is_server_error() => {
                     metrics::counter!("proxy_upstream_failovers_total", "provider" => provider.as_str(), "reason" => "status").increment(1);
                     tracing::warn!(

@@ -8,12 +8,11 @@ use crate::relay::{Mode, Relay};
 use crate::routes::{self, Caller, Ctx, Passed, Shared};
 use crate::tally::Tally;
 use crate::translate;
-use crate::upstream::{AnthropicHeaders, Path};
+use crate::upstream::{self, read_body, AnthropicHeaders, Path};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 use std::sync::Arc;
 
 pub async fn handle(
@@ -72,7 +71,7 @@ async fn work(
                 } else {
                     Mode::HideUsage
                 };
-                let relay = Relay::new(res.bytes_stream().boxed(), provider, mode, billing);
+                let relay = Relay::new(upstream::chunks(res), provider, mode, billing);
                 return Ok(routes::event_stream(Body::from_stream(relay)));
             }
             let bytes = read_body(res).await?;
@@ -120,7 +119,7 @@ async fn work(
             if stream {
                 let t = translate::stream::ToOpenAi::new(head.model.clone(), created, wants_usage);
                 let relay = Relay::new(
-                    res.bytes_stream().boxed(),
+                    upstream::chunks(res),
                     provider,
                     Mode::Translate(Box::new(t)),
                     billing,
@@ -136,12 +135,6 @@ async fn work(
             Ok(axum::Json(out).into_response())
         }
     }
-}
-
-pub async fn read_body(res: reqwest::Response) -> Result<Bytes, ProxyError> {
-    res.bytes()
-        .await
-        .map_err(|_| ProxyError::UpstreamUnavailable)
 }
 
 /// The request with `stream_options.include_usage = true`.

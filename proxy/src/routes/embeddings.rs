@@ -2,10 +2,9 @@
 
 use crate::catalog::{self, Provider};
 use crate::errors::{Dialect, ProxyError};
-use crate::routes::chat::read_body;
 use crate::routes::{self, Caller, Ctx, Passed, Shared};
 use crate::tally::Tally;
-use crate::upstream::{AnthropicHeaders, Path};
+use crate::upstream::{read_body, AnthropicHeaders, Path};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;

@@ -3,15 +3,13 @@
 use crate::catalog::{self, Provider};
 use crate::errors::{Dialect, ProxyError};
 use crate::relay::{Mode, Relay};
-use crate::routes::chat::read_body;
 use crate::routes::{self, Caller, Ctx, Passed, Shared};
 use crate::tally::Tally;
-use crate::upstream::{AnthropicHeaders, Path};
+use crate::upstream::{self, read_body, AnthropicHeaders, Path};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use futures::StreamExt;
 use std::sync::Arc;
 
 pub async fn handle(
@@ -52,7 +50,7 @@ async fn work(
     };
     let passed = Passed::of(&res);
     if stream && passed.ok() {
-        let relay = Relay::new(res.bytes_stream().boxed(), provider, Mode::Raw, billing);
+        let relay = Relay::new(upstream::chunks(res), provider, Mode::Raw, billing);
         return Ok(routes::event_stream(Body::from_stream(relay)));
     }
     let bytes = read_body(res).await?;

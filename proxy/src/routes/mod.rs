@@ -210,7 +210,7 @@ pub struct Passed {
 }
 
 impl Passed {
-    pub fn of(res: &reqwest::Response) -> Self {
+    pub fn of(res: &crate::upstream::Answer) -> Self {
         Self {
             status: res.status().as_u16(),
             content_type: res.headers().get(header::CONTENT_TYPE).cloned(),

@@ -1,15 +1,85 @@
-//! One multi-row INSERT per batch; `ON CONFLICT DO NOTHING` on (created_at, request_id)
-//! makes a replayed event count once.
+//! Writes a batch with one `COPY`, which costs Postgres less than half the CPU of a
+//! multi-row INSERT (on a benchmark box it shares the cores with the proxy). `COPY` cannot
+//! skip rows that exist, so a batch that hits a duplicate (a replay of events already
+//! written) is written again with `INSERT ... ON CONFLICT DO NOTHING` on
+//! (created_at, request_id): a replayed event still counts once.
 
 use crate::usage::UsageEvent;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::postgres::PgPoolCopyExt;
 use sqlx::PgPool;
+use std::io::Write;
 use uuid::Uuid;
+
+const UNIQUE_VIOLATION: &str = "23505";
 
 pub async fn batch(pool: &PgPool, events: &[UsageEvent]) -> Result<(), sqlx::Error> {
     if events.is_empty() {
         return Ok(());
     }
+    match copy(pool, events).await {
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(UNIQUE_VIOLATION) => {
+            insert_new(pool, events).await
+        }
+        other => other,
+    }
+}
+
+async fn copy(pool: &PgPool, events: &[UsageEvent]) -> Result<(), sqlx::Error> {
+    let mut copy = pool
+        .copy_in_raw(
+            "COPY usage_events (request_id, user_id, api_key_id, model, provider,
+                input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+                cost_microdollars, latency_ms, status_code, estimated, created_at) FROM STDIN",
+        )
+        .await?;
+    copy.send(copy_text(events)).await?;
+    copy.finish().await?;
+    Ok(())
+}
+
+/// The rows in COPY's text format: tab-separated, one line each.
+fn copy_text(events: &[UsageEvent]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(events.len() * 200);
+    for e in events {
+        escaped(&mut out, &e.request_id);
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "\t{}\t{}\t", e.user_id, e.api_key_id);
+        escaped(&mut out, &e.model);
+        out.push(b'\t');
+        escaped(&mut out, &e.provider);
+        let _ = writeln!(
+            out,
+            "\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            e.input_tokens,
+            e.output_tokens,
+            e.cache_read_tokens,
+            e.cache_write_tokens,
+            e.cost_microdollars,
+            e.latency_ms,
+            e.status_code,
+            if e.estimated { 't' } else { 'f' },
+            e.created_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        );
+    }
+    out
+}
+
+/// A text column with COPY's escapes (the model name comes from the caller's request).
+fn escaped(out: &mut Vec<u8>, text: &str) {
+    for b in text.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
+}
+
+/// The batch, skipping events already written.
+async fn insert_new(pool: &PgPool, events: &[UsageEvent]) -> Result<(), sqlx::Error> {
     let n = events.len();
     let mut request_id = Vec::with_capacity(n);
     let mut user_id: Vec<Uuid> = Vec::with_capacity(n);
