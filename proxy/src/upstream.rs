@@ -157,6 +157,9 @@ impl Upstreams {
         anthropic: Vec<Target>,
         max_attempts: usize,
     ) -> anyhow::Result<Self> {
+        // Build a client once now, so a TLS set-up problem shows at start-up rather than on a
+        // serving thread's first request.
+        drop(new_client());
         let parse = |ts: Vec<Target>, provider| {
             ts.iter()
                 .map(|t| Endpoints::new(t, provider))
