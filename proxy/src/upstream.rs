@@ -147,10 +147,6 @@ thread_local! {
     static CLIENT: HttpsClient = new_client();
 }
 
-fn client() -> HttpsClient {
-    CLIENT.with(HttpsClient::clone)
-}
-
 impl Upstreams {
     pub fn new(
         openai: Vec<Target>,
@@ -216,7 +212,8 @@ impl Upstreams {
             let Ok(req) = req.body(Full::new(body.clone())) else {
                 return Err(Failure::Connect);
             };
-            match client().request(req).await {
+            // The future owns what it needs: the thread's client is borrowed, not cloned.
+            match CLIENT.with(|c| c.request(req)).await {
                 Ok(res) if res.status().as_u16() == 429 || res.status().is_server_error() => {
                     metrics::counter!("proxy_upstream_failovers_total", "provider" => provider.as_str(), "reason" => "status").increment(1);
                     tracing::warn!(
