@@ -6,6 +6,7 @@
 mod common;
 mod proxy_support;
 
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use common::db::TestDb;
 use proxy_support as ps;
 use serde_json::json;
@@ -145,42 +146,29 @@ async fn events_spilled_at_shutdown_are_replayed_by_the_next_start() {
 }
 
 /// Batches go in with COPY, which cannot skip rows already there. A replayed spill file that
-/// repeats written events must still count each once, and text comes back byte for byte.
+/// repeats written events must still count each once, in the events and in the hourly totals
+/// the proxy's budgets read, and text comes back byte for byte.
 #[tokio::test]
 async fn a_replay_of_events_already_written_counts_each_once() {
     let db = TestDb::new().await;
     let sandbox = ps::start_sandbox().await;
     let user = ps::user(&db.pool, Some(("basic", "active")), None).await;
     let options = ps::options(&db.url, sandbox);
-    let event = |n: u32, model: &str| proxy::UsageEvent {
-        request_id: format!("req-replay-{n}"),
-        user_id: user.id,
-        api_key_id: user.key_id,
-        model: model.to_owned(),
-        provider: "openai".into(),
-        input_tokens: 10 + i64::from(n),
-        output_tokens: 5,
-        cache_read_tokens: 0,
-        cache_write_tokens: 0,
-        cost_microdollars: 7,
-        latency_ms: 3,
-        status_code: 200,
-        estimated: n % 2 == 1,
-        created_at: chrono::Utc::now(),
+    let event = |n: u32, model: &str| {
+        let mut e = usage_event(
+            &user,
+            &format!("req-replay-{n}"),
+            Utc::now(),
+            10 + i64::from(n),
+        );
+        e.model = model.to_owned();
+        e.estimated = n % 2 == 1;
+        e
     };
     let odd = "gpt-4o-mini\twith\\tabs\nand \"quotes\" and a backslash \\";
     let first: Vec<_> = (0..3).map(|n| event(n, odd)).collect();
-    let write_spill = |events: &[proxy::UsageEvent]| {
-        let dir = options.spill_path.parent().unwrap();
-        std::fs::create_dir_all(dir).unwrap();
-        let lines: Vec<String> = events
-            .iter()
-            .map(|e| serde_json::to_string(e).unwrap())
-            .collect();
-        std::fs::write(&options.spill_path, lines.join("\n") + "\n").unwrap();
-    };
 
-    write_spill(&first);
+    write_spill(&options, &first);
     let proxy = ps::RunningProxy::start(options.clone()).await;
     let rows = ps::wait_usage(&db.pool, user.id, 3, Duration::from_secs(10)).await;
     proxy.stop_keeping_files().await;
@@ -190,7 +178,7 @@ async fn a_replay_of_events_already_written_counts_each_once() {
     // The same three again, and two new ones: the three are in already.
     let mut again = first.clone();
     again.extend((3..5).map(|n| event(n, "gpt-4o")));
-    write_spill(&again);
+    write_spill(&options, &again);
     let proxy = ps::RunningProxy::start(options).await;
     let rows = ps::wait_usage(&db.pool, user.id, 5, Duration::from_secs(10)).await;
     proxy.stop().await;
@@ -209,5 +197,131 @@ async fn a_replay_of_events_already_written_counts_each_once() {
     let input: i64 = rows.iter().map(|r| r.input_tokens).sum();
     assert_eq!(input, 10 + 11 + 12 + 13 + 14);
     assert_eq!(rows.iter().filter(|r| r.estimated).count(), 2);
+    assert_eq!(hourly_totals(&db.pool, user.id).await, (60, 25, 35));
     db.drop().await;
+}
+
+/// A Stripe period starts at any second. The budget counts whole hours from the hourly totals
+/// and the partial first hour from the events themselves: usage minutes before the period
+/// start, in the same hour, must not count against it; usage minutes after must. The database
+/// runs in a half-hour time zone, so an hour cut in local time would be caught too.
+#[tokio::test]
+async fn a_period_starting_mid_hour_counts_only_its_own_usage() {
+    let db = TestDb::new().await;
+    sqlx::query(
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET TimeZone = %L',
+            current_database(), 'Asia/Kolkata'); END $$",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let sandbox = ps::start_sandbox().await;
+    let user = ps::user(&db.pool, Some(("basic", "active")), None).await;
+    let hour = Utc::now().duration_trunc(TimeDelta::hours(1)).unwrap();
+    let since = hour - TimeDelta::hours(2) + TimeDelta::minutes(17);
+    sqlx::query("UPDATE subscriptions SET current_period_start = $2 WHERE user_id = $1")
+        .bind(user.id)
+        .bind(since)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let events = [
+        usage_event(
+            &user,
+            "before-the-period",
+            since - TimeDelta::hours(3),
+            4000,
+        ),
+        usage_event(
+            &user,
+            "same-hour-before",
+            since - TimeDelta::minutes(5),
+            1000,
+        ),
+        usage_event(&user, "same-hour-after", since + TimeDelta::minutes(1), 20),
+        usage_event(&user, "a-whole-hour", since + TimeDelta::hours(1), 300),
+        usage_event(&user, "just-now", Utc::now() - TimeDelta::seconds(1), 7),
+    ];
+    let options = ps::options(&db.url, sandbox);
+    write_spill(&options, &events);
+    let proxy = ps::RunningProxy::start(options.clone()).await;
+    ps::wait_usage(&db.pool, user.id, events.len(), Duration::from_secs(10)).await;
+    proxy.stop().await;
+    // Every event is in the hourly totals; each input above comes with 5 output tokens.
+    assert_eq!(
+        hourly_totals(&db.pool, user.id).await,
+        (5327, 25, 35),
+        "hourly totals"
+    );
+
+    // A new instance reads the period's usage at start.
+    let proxy = ps::RunningProxy::start(options).await;
+    let res = ps::client()
+        .post(proxy.url("/v1/chat/completions"))
+        .bearer_auth(&user.key)
+        .json(&ps::chat_body("gpt-4o-mini", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let remaining: i64 = res.headers()["x-poindexter-tokens-remaining"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let body: serde_json::Value = res.json().await.unwrap();
+    let answer = body["usage"]["total_tokens"].as_i64().unwrap();
+    let period = (20 + 5) + (300 + 5) + (7 + 5);
+    assert_eq!(remaining, 5_000_000 - period - answer);
+    proxy.stop().await;
+    db.drop().await;
+}
+
+/// An event as the proxy records it: `input` prompt tokens, 5 output tokens, 7 microdollars.
+fn usage_event(
+    user: &ps::TestUser,
+    request_id: &str,
+    at: DateTime<Utc>,
+    input: i64,
+) -> proxy::UsageEvent {
+    proxy::UsageEvent {
+        request_id: request_id.to_owned(),
+        user_id: user.id,
+        api_key_id: user.key_id,
+        model: "gpt-4o-mini".into(),
+        provider: "openai".into(),
+        input_tokens: input,
+        output_tokens: 5,
+        cache_read_tokens: 0,
+        cache_write_tokens: 0,
+        cost_microdollars: 7,
+        latency_ms: 3,
+        status_code: 200,
+        estimated: false,
+        created_at: at,
+    }
+}
+
+/// Leaves `events` in the spill file, which the next proxy start replays.
+fn write_spill(options: &proxy::Options, events: &[proxy::UsageEvent]) {
+    let dir = options.spill_path.parent().unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let lines: Vec<String> = events
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap())
+        .collect();
+    std::fs::write(&options.spill_path, lines.join("\n") + "\n").unwrap();
+}
+
+/// The user's (input, output, cost) over all hours of `usage_hourly`.
+async fn hourly_totals(pool: &sqlx::PgPool, user: uuid::Uuid) -> (i64, i64, i64) {
+    sqlx::query_as(
+        "SELECT COALESCE(sum(input_tokens), 0)::int8, COALESCE(sum(output_tokens), 0)::int8,
+                COALESCE(sum(cost_microdollars), 0)::int8
+         FROM usage_hourly WHERE user_id = $1",
+    )
+    .bind(user)
+    .fetch_one(pool)
+    .await
+    .unwrap()
 }

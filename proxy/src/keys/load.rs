@@ -125,7 +125,10 @@ pub async fn snapshot(pool: &PgPool, user: Option<Uuid>) -> Result<Snapshot, sql
     Ok(Snapshot { keys, users })
 }
 
-/// Tokens and cost per user since each one's period start.
+/// Tokens and cost per user since each one's period start: whole hours from `usage_hourly`,
+/// and the events themselves for the part of an hour before the first whole one (a Stripe
+/// period starts at any second). So the cost is at most an hour of events, however far
+/// into the period.
 pub async fn period_totals(
     pool: &PgPool,
     users: &[(Uuid, DateTime<Utc>)],
@@ -135,11 +138,20 @@ pub async fn period_totals(
     }
     let (ids, since): (Vec<Uuid>, Vec<DateTime<Utc>>) = users.iter().copied().unzip();
     let rows: Vec<(Uuid, i64, i64)> = sqlx::query_as(
-        "SELECT u.user_id, COALESCE(SUM(e.input_tokens + e.output_tokens), 0)::bigint,
-                COALESCE(SUM(e.cost_microdollars), 0)::bigint
-         FROM UNNEST($1::uuid[], $2::timestamptz[]) AS u(user_id, since)
-         JOIN usage_events e ON e.user_id = u.user_id AND e.created_at >= u.since
-         GROUP BY u.user_id",
+        "WITH u AS (
+            SELECT user_id, since, CASE WHEN date_trunc('hour', since, 'UTC') = since THEN since
+                ELSE date_trunc('hour', since, 'UTC') + interval '1 hour' END AS whole_from
+            FROM UNNEST($1::uuid[], $2::timestamptz[]) AS t(user_id, since))
+         SELECT u.user_id, (COALESCE(h.tokens, 0) + COALESCE(e.tokens, 0))::int8,
+                (COALESCE(h.cost, 0) + COALESCE(e.cost, 0))::int8
+         FROM u
+         CROSS JOIN LATERAL (
+            SELECT sum(input_tokens + output_tokens) AS tokens, sum(cost_microdollars) AS cost
+            FROM usage_hourly WHERE user_id = u.user_id AND hour >= u.whole_from) h
+         CROSS JOIN LATERAL (
+            SELECT sum(input_tokens + output_tokens) AS tokens, sum(cost_microdollars) AS cost
+            FROM usage_events
+            WHERE user_id = u.user_id AND created_at >= u.since AND created_at < u.whole_from) e",
     )
     .bind(ids)
     .bind(since)

@@ -2,12 +2,14 @@
 //! multi-row INSERT (on a benchmark box it shares the cores with the proxy). `COPY` cannot
 //! skip rows that exist, so a batch that hits a duplicate (a replay of events already
 //! written) is written again with `INSERT ... ON CONFLICT DO NOTHING` on
-//! (created_at, request_id): a replayed event still counts once.
+//! (created_at, request_id): a replayed event still counts once. Either way the batch's
+//! tokens and cost are added to `usage_hourly` in the same transaction, counting only the
+//! events really inserted.
 
 use crate::usage::UsageEvent;
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::postgres::PgPoolCopyExt;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
+use std::collections::BTreeMap;
 use std::io::Write;
 use uuid::Uuid;
 
@@ -25,8 +27,15 @@ pub async fn batch(pool: &PgPool, events: &[UsageEvent]) -> Result<(), sqlx::Err
     }
 }
 
+/// Adds to an existing (user, hour) row.
+const ADD_TO_HOUR: &str = "ON CONFLICT (user_id, hour) DO UPDATE SET
+    input_tokens = h.input_tokens + excluded.input_tokens,
+    output_tokens = h.output_tokens + excluded.output_tokens,
+    cost_microdollars = h.cost_microdollars + excluded.cost_microdollars";
+
 async fn copy(pool: &PgPool, events: &[UsageEvent]) -> Result<(), sqlx::Error> {
-    let mut copy = pool
+    let mut tx = pool.begin().await?;
+    let mut copy = tx
         .copy_in_raw(
             "COPY usage_events (request_id, user_id, api_key_id, model, provider,
                 input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
@@ -35,6 +44,45 @@ async fn copy(pool: &PgPool, events: &[UsageEvent]) -> Result<(), sqlx::Error> {
         .await?;
     copy.send(copy_text(events)).await?;
     copy.finish().await?;
+    add_hourly(&mut tx, events).await?;
+    tx.commit().await
+}
+
+/// Adds every event to its (user, UTC hour) row, in (user, hour) order: writers on other
+/// proxy instances then lock the rows they share in the same order, so they cannot deadlock.
+async fn add_hourly(conn: &mut PgConnection, events: &[UsageEvent]) -> Result<(), sqlx::Error> {
+    let mut sums: BTreeMap<(Uuid, i64), [i64; 3]> = BTreeMap::new();
+    for e in events {
+        let hour = e.created_at.timestamp().div_euclid(3600) * 3600;
+        let sum = sums.entry((e.user_id, hour)).or_default();
+        sum[0] += e.input_tokens;
+        sum[1] += e.output_tokens;
+        sum[2] += e.cost_microdollars;
+    }
+    let mut users = Vec::with_capacity(sums.len());
+    let mut hours = Vec::with_capacity(sums.len());
+    let mut columns: [Vec<i64>; 3] = Default::default();
+    for ((user, hour), sum) in sums {
+        users.push(user);
+        hours.push(DateTime::<Utc>::from_timestamp(hour, 0).unwrap_or_default());
+        for (column, value) in columns.iter_mut().zip(sum) {
+            column.push(value);
+        }
+    }
+    let [input, output, cost] = columns;
+    sqlx::query(&format!(
+        "INSERT INTO usage_hourly AS h (user_id, hour, input_tokens, output_tokens,
+            cost_microdollars)
+         SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int8[], $4::int8[], $5::int8[])
+         {ADD_TO_HOUR}"
+    ))
+    .bind(users)
+    .bind(hours)
+    .bind(input)
+    .bind(output)
+    .bind(cost)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -78,7 +126,7 @@ fn escaped(out: &mut Vec<u8>, text: &str) {
     }
 }
 
-/// The batch, skipping events already written.
+/// The batch, skipping events already written; only those inserted reach `usage_hourly`.
 async fn insert_new(pool: &PgPool, events: &[UsageEvent]) -> Result<(), sqlx::Error> {
     let n = events.len();
     let mut request_id = Vec::with_capacity(n);
@@ -111,15 +159,23 @@ async fn insert_new(pool: &PgPool, events: &[UsageEvent]) -> Result<(), sqlx::Er
         estimated.push(e.estimated);
         created_at.push(e.created_at);
     }
-    sqlx::query(
-        "INSERT INTO usage_events (request_id, user_id, api_key_id, model, provider,
-            input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-            cost_microdollars, latency_ms, status_code, estimated, created_at)
-         SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
-            $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int4[],
-            $12::int4[], $13::bool[], $14::timestamptz[])
-         ON CONFLICT DO NOTHING",
-    )
+    sqlx::query(&format!(
+        "WITH added AS (
+            INSERT INTO usage_events (request_id, user_id, api_key_id, model, provider,
+                input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+                cost_microdollars, latency_ms, status_code, estimated, created_at)
+            SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
+                $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int4[],
+                $12::int4[], $13::bool[], $14::timestamptz[])
+            ON CONFLICT DO NOTHING
+            RETURNING user_id, created_at, input_tokens, output_tokens, cost_microdollars)
+         INSERT INTO usage_hourly AS h (user_id, hour, input_tokens, output_tokens,
+            cost_microdollars)
+         SELECT user_id, date_trunc('hour', created_at, 'UTC'), sum(input_tokens)::int8,
+            sum(output_tokens)::int8, sum(cost_microdollars)::int8
+         FROM added GROUP BY 1, 2 ORDER BY 1, 2
+         {ADD_TO_HOUR}"
+    ))
     .bind(request_id)
     .bind(user_id)
     .bind(api_key_id)
