@@ -201,6 +201,63 @@ async fn a_replay_of_events_already_written_counts_each_once() {
     db.drop().await;
 }
 
+/// The model name is stored with each event as the caller sent it (a catalog entry matches by
+/// prefix). One Postgres cannot store, or a megabyte of it, is refused up front in the
+/// caller's format; it must never become an event that blocks the writer's later batches.
+#[tokio::test]
+async fn a_model_name_that_cannot_be_stored_is_refused_and_metering_goes_on() {
+    let db = TestDb::new().await;
+    let sandbox = ps::start_sandbox().await;
+    let user = ps::user(&db.pool, Some(("basic", "active")), None).await;
+    let proxy = ps::RunningProxy::start(ps::options(&db.url, sandbox)).await;
+    let c = ps::client();
+    let res = c
+        .post(proxy.url("/v1/chat/completions"))
+        .bearer_auth(&user.key)
+        .json(&ps::chat_body("gpt-4o-mini\u{0}x", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`model` must be a model name"),
+        "{body}"
+    );
+    let res = c
+        .post(proxy.url("/v1/messages"))
+        .header("x-api-key", &user.key)
+        .header("anthropic-version", "2023-06-01")
+        .json(
+            &json!({"model": format!("claude-haiku-4-5{}", "x".repeat(300)), "max_tokens": 10,
+            "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+
+    let res = c
+        .post(proxy.url("/v1/chat/completions"))
+        .bearer_auth(&user.key)
+        .json(&ps::chat_body("gpt-4o-mini-2024-07-18", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let rows = ps::wait_usage(&db.pool, user.id, 1, Duration::from_secs(10)).await;
+    proxy.stop().await;
+    let models: Vec<_> = rows.iter().map(|r| r.model.as_str()).collect();
+    assert_eq!(models, ["gpt-4o-mini-2024-07-18"]);
+    db.drop().await;
+}
+
 /// A Stripe period starts at any second. The budget counts whole hours from the hourly totals
 /// and the partial first hour from the events themselves: usage minutes before the period
 /// start, in the same hour, must not count against it; usage minutes after must. The database

@@ -50,11 +50,11 @@ impl Billing {
             api_key_id: self.key_id,
             model: self.model,
             provider: self.provider.as_str().to_owned(),
-            input_tokens: tokens.input as i64,
-            output_tokens: tokens.output as i64,
-            cache_read_tokens: tokens.cache_read as i64,
-            cache_write_tokens: tokens.cache_write as i64,
-            cost_microdollars: self.prices.cost(&tokens) as i64,
+            input_tokens: count(tokens.input),
+            output_tokens: count(tokens.output),
+            cache_read_tokens: count(tokens.cache_read),
+            cache_write_tokens: count(tokens.cache_write),
+            cost_microdollars: count(self.prices.cost(&tokens)),
             latency_ms: self.started.elapsed().as_millis().min(i32::MAX as u128) as i32,
             status_code: i32::from(status),
             estimated,
@@ -73,4 +73,10 @@ impl Billing {
         );
         self.meter.record(&self.user, event);
     }
+}
+
+/// A count as stored. No request comes near 2^40 tokens or microdollars; the cap keeps an
+/// absurd upstream report from wrapping negative and any month's sum within `bigint`.
+fn count(n: u64) -> i64 {
+    n.min(1 << 40) as i64
 }

@@ -187,12 +187,14 @@ pub struct Tokens {
 impl Prices {
     /// Cost in microdollars, rounded up so usage is never under-billed.
     pub fn cost(&self, t: &Tokens) -> u64 {
-        let uncached = t.input.saturating_sub(t.cache_read + t.cache_write);
+        let uncached = t
+            .input
+            .saturating_sub(t.cache_read.saturating_add(t.cache_write));
         let micro_millionths = u128::from(uncached) * u128::from(self.input)
             + u128::from(t.output) * u128::from(self.output)
             + u128::from(t.cache_read) * u128::from(self.cache_read)
             + u128::from(t.cache_write) * u128::from(self.cache_write);
-        micro_millionths.div_ceil(1_000_000) as u64
+        u64::try_from(micro_millionths.div_ceil(1_000_000)).unwrap_or(u64::MAX)
     }
 }
 
@@ -236,5 +238,13 @@ mod tests {
             }),
             3
         );
+        // An absurd report from an upstream saturates instead of overflowing.
+        let absurd = Tokens {
+            input: u64::MAX,
+            output: u64::MAX,
+            cache_read: u64::MAX,
+            cache_write: u64::MAX,
+        };
+        assert_eq!(sonnet.cost(&absurd), u64::MAX);
     }
 }

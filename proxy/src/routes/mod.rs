@@ -268,9 +268,21 @@ pub struct StreamOptions {
 }
 
 pub fn head(body: &[u8]) -> Result<Head, ProxyError> {
-    serde_json::from_slice(body).map_err(|e| {
+    let head: Head = serde_json::from_slice(body).map_err(|e| {
         ProxyError::BadRequest(format!(
             "The request body is not valid JSON with a string `model`: {e}"
         ))
-    })
+    })?;
+    // The name is metered and stored as given (a catalog entry matches by prefix), so it
+    // must be something a model is called, not a megabyte or a control character.
+    let name = head.model.as_bytes();
+    if name.is_empty() || name.len() > MODEL_NAME_MAX || !name.iter().all(u8::is_ascii_graphic) {
+        return Err(ProxyError::BadRequest(format!(
+            "`model` must be a model name: 1 to {MODEL_NAME_MAX} printable ASCII characters, \
+             no spaces. GET /v1/models lists the models."
+        )));
+    }
+    Ok(head)
 }
+
+const MODEL_NAME_MAX: usize = 200;
