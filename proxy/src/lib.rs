@@ -49,12 +49,12 @@ impl App {
         shutdown: impl std::future::Future<Output = ()>,
     ) -> std::io::Result<()> {
         let threads = server::per_core::threads();
-        let listeners = server::per_core::bind(addr, threads)?;
+        let listener = server::per_core::bind(addr)?;
         tracing::info!(%addr, threads, "proxy listening");
         let (stop, stopped) = watch::channel(false);
         let router = self.router.clone();
         let mut serving = tokio::task::spawn_blocking(move || {
-            server::per_core::serve(listeners, router, stopped)
+            server::per_core::serve(listener, threads, router, stopped)
         });
         tokio::select! {
             ended = &mut serving => return ended.map_err(std::io::Error::other)?,

@@ -83,7 +83,7 @@ fn proxy(addr: SocketAddr, database_url: &str, upstream: SocketAddr) -> anyhow::
                 .join(format!("pdx-bench-{}.spill", std::process::id())),
             usage_refresh: Duration::from_secs(5),
             key_refresh: Duration::from_secs(60),
-            batch_max: 1000,
+            batch_max: proxy::options::BATCH_MAX,
             batch_wait: proxy::options::BATCH_WAIT,
             max_attempts: 3,
         };
