@@ -35,6 +35,9 @@ pub struct Options {
     pub rate_per_minute: u32,
     pub rate_burst: u32,
     pub spill_path: PathBuf,
+    /// Extra certificate authorities (PEM) trusted for upstreams besides the Mozilla roots,
+    /// e.g. a corporate egress proxy's (`PROXY_UPSTREAM_CA_FILE`).
+    pub upstream_ca_file: Option<PathBuf>,
     /// How often period usage is re-read from Postgres, so budgets hold across instances.
     pub usage_refresh: Duration,
     /// Full key reload, a safety net behind LISTEN/NOTIFY.
@@ -72,6 +75,7 @@ impl Options {
             anthropic: targets(&u.anthropic_base_url, u.anthropic_api_key.expose()),
             rate_per_minute: env_u32("PROXY_RATE_PER_MINUTE", 600).max(1),
             rate_burst: env_u32("PROXY_RATE_BURST", 60).max(1),
+            upstream_ca_file: std::env::var_os("PROXY_UPSTREAM_CA_FILE").map(PathBuf::from),
             spill_path: std::env::var("PROXY_SPILL_PATH")
                 .map(PathBuf::from)
                 .unwrap_or_else(|_| PathBuf::from(".data/proxy-usage.spill")),

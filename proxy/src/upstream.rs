@@ -13,7 +13,12 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use rustls::ClientConfig;
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// An upstream's answer, its body still to be read or streamed.
@@ -40,6 +45,7 @@ pub struct Upstreams {
     openai: Vec<Endpoints>,
     anthropic: Vec<Endpoints>,
     max_attempts: usize,
+    tls: Arc<ClientConfig>,
 }
 
 /// The API paths the proxy calls, below a provider's base URL.
@@ -123,13 +129,13 @@ type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Byte
 
 /// hyper's pooled client (HTTP/1.1 keep-alive, TLS by rustls) with no redirects, proxy
 /// lookup or URL re-parsing per request: the least work per request.
-fn new_client() -> HttpsClient {
+fn new_client(tls: &ClientConfig) -> HttpsClient {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(Duration::from_secs(5)));
     let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_webpki_roots()
+        .with_tls_config(tls.clone())
         .https_or_http()
         .enable_http1()
         .wrap_connector(http);
@@ -140,11 +146,53 @@ fn new_client() -> HttpsClient {
         .build(https)
 }
 
+/// TLS for upstreams: the Mozilla roots, plus the PEM certificates in `ca_file`.
+fn tls_config(ca_file: Option<&std::path::Path>) -> anyhow::Result<ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_file {
+        let shown = path.display();
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| anyhow::anyhow!("cannot read PROXY_UPSTREAM_CA_FILE {shown}: {e}"))?;
+        if certs.is_empty() {
+            anyhow::bail!("PROXY_UPSTREAM_CA_FILE {shown} holds no PEM certificate");
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| {
+                anyhow::anyhow!("PROXY_UPSTREAM_CA_FILE {shown}: unusable certificate: {e}")
+            })?;
+        }
+    }
+    Ok(
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
 thread_local! {
-    /// One client, so one connection pool, per thread: a pooled connection is driven by a
-    /// task on the thread that made it, so each serving thread (server::per_core) reuses its
-    /// own connections and never hands a request to another thread.
-    static CLIENT: HttpsClient = new_client();
+    /// One client, so one connection pool, per thread (and TLS setting, of which a process
+    /// has one unless tests start several proxies): a pooled connection is driven by a task
+    /// on the thread that made it, so each serving thread (server::per_core) reuses its own
+    /// connections and never hands a request to another thread.
+    static CLIENTS: RefCell<Vec<(Arc<ClientConfig>, HttpsClient)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's client for `tls`.
+fn with_client<R>(tls: &Arc<ClientConfig>, f: impl FnOnce(&HttpsClient) -> R) -> R {
+    CLIENTS.with(|clients| {
+        let mut clients = clients.borrow_mut();
+        let i = match clients.iter().position(|(t, _)| Arc::ptr_eq(t, tls)) {
+            Some(i) => i,
+            None => {
+                clients.push((tls.clone(), new_client(tls)));
+                clients.len() - 1
+            }
+        };
+        f(&clients[i].1)
+    })
 }
 
 impl Upstreams {
@@ -152,10 +200,11 @@ impl Upstreams {
         openai: Vec<Target>,
         anthropic: Vec<Target>,
         max_attempts: usize,
+        ca_file: Option<&std::path::Path>,
     ) -> anyhow::Result<Self> {
-        // Build a client once now, so a TLS set-up problem shows at start-up rather than on a
-        // serving thread's first request.
-        drop(new_client());
+        // Built now, so a TLS set-up problem (an unreadable CA file, say) stops the start-up
+        // rather than failing every request.
+        let tls = Arc::new(tls_config(ca_file)?);
         let parse = |ts: Vec<Target>, provider| {
             ts.iter()
                 .map(|t| Endpoints::new(t, provider))
@@ -165,6 +214,7 @@ impl Upstreams {
             openai: parse(openai, Provider::OpenAi)?,
             anthropic: parse(anthropic, Provider::Anthropic)?,
             max_attempts: max_attempts.max(1),
+            tls,
         })
     }
 
@@ -213,7 +263,7 @@ impl Upstreams {
                 return Err(Failure::Connect);
             };
             // The future owns what it needs: the thread's client is borrowed, not cloned.
-            match CLIENT.with(|c| c.request(req)).await {
+            match with_client(&self.tls, |c| c.request(req)).await {
                 Ok(res) if res.status().as_u16() == 429 || res.status().is_server_error() => {
                     metrics::counter!("proxy_upstream_failovers_total", "provider" => provider.as_str(), "reason" => "status").increment(1);
                     tracing::warn!(

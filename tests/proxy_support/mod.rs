@@ -72,6 +72,7 @@ pub fn options(database_url: &str, sandbox: SocketAddr) -> Options {
         anthropic: vec![anthropic_target(sandbox)],
         rate_per_minute: 60_000,
         rate_burst: 1_000,
+        upstream_ca_file: None,
         spill_path: std::env::temp_dir()
             .join(format!("pdx-proxy-test-{}", Uuid::new_v4().simple()))
             .join("usage.spill"),

@@ -79,6 +79,7 @@ fn proxy(addr: SocketAddr, database_url: &str, upstream: SocketAddr) -> anyhow::
             anthropic: vec![target("/anthropic", "sk-ant-sandbox")],
             rate_per_minute: 1_000_000_000,
             rate_burst: 1_000_000,
+            upstream_ca_file: None,
             spill_path: std::env::temp_dir()
                 .join(format!("pdx-bench-{}.spill", std::process::id())),
             usage_refresh: Duration::from_secs(5),
