@@ -85,13 +85,7 @@ async fn shutdown_writes_what_is_still_queued() {
     options.batch_wait = Duration::from_secs(60);
     let proxy = ps::RunningProxy::start(options).await;
     for _ in 0..5 {
-        let res = ps::client()
-            .post(proxy.url("/v1/chat/completions"))
-            .bearer_auth(&user.key)
-            .json(&ps::chat_body("gpt-4o-mini", false))
-            .send()
-            .await
-            .unwrap();
+        let res = ps::post_chat(&proxy, &user.key, "gpt-4o-mini", false).await;
         assert_eq!(res.status(), 200);
     }
     assert_eq!(ps::usage(&db.pool, user.id).await.len(), 0);
@@ -117,13 +111,7 @@ async fn events_spilled_at_shutdown_are_replayed_by_the_next_start() {
         .await
         .unwrap();
     for _ in 0..7 {
-        let res = ps::client()
-            .post(proxy.url("/v1/chat/completions"))
-            .bearer_auth(&user.key)
-            .json(&ps::chat_body("gpt-4o-mini", false))
-            .send()
-            .await
-            .unwrap();
+        let res = ps::post_chat(&proxy, &user.key, "gpt-4o-mini", false).await;
         assert_eq!(res.status(), 200);
     }
     // Stopping with the database down leaves the events in the spill file...
@@ -211,13 +199,7 @@ async fn a_model_name_that_cannot_be_stored_is_refused_and_metering_goes_on() {
     let user = ps::user(&db.pool, Some(("basic", "active")), None).await;
     let proxy = ps::RunningProxy::start(ps::options(&db.url, sandbox)).await;
     let c = ps::client();
-    let res = c
-        .post(proxy.url("/v1/chat/completions"))
-        .bearer_auth(&user.key)
-        .json(&ps::chat_body("gpt-4o-mini\u{0}x", false))
-        .send()
-        .await
-        .unwrap();
+    let res = ps::post_chat(&proxy, &user.key, "gpt-4o-mini\u{0}x", false).await;
     assert_eq!(res.status(), 400);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"]["type"], "invalid_request_error");
@@ -243,13 +225,7 @@ async fn a_model_name_that_cannot_be_stored_is_refused_and_metering_goes_on() {
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"]["type"], "invalid_request_error");
 
-    let res = c
-        .post(proxy.url("/v1/chat/completions"))
-        .bearer_auth(&user.key)
-        .json(&ps::chat_body("gpt-4o-mini-2024-07-18", false))
-        .send()
-        .await
-        .unwrap();
+    let res = ps::post_chat(&proxy, &user.key, "gpt-4o-mini-2024-07-18", false).await;
     assert_eq!(res.status(), 200);
     let rows = ps::wait_usage(&db.pool, user.id, 1, Duration::from_secs(10)).await;
     proxy.stop().await;
@@ -313,13 +289,7 @@ async fn a_period_starting_mid_hour_counts_only_its_own_usage() {
 
     // A new instance reads the period's usage at start.
     let proxy = ps::RunningProxy::start(options).await;
-    let res = ps::client()
-        .post(proxy.url("/v1/chat/completions"))
-        .bearer_auth(&user.key)
-        .json(&ps::chat_body("gpt-4o-mini", false))
-        .send()
-        .await
-        .unwrap();
+    let res = ps::post_chat(&proxy, &user.key, "gpt-4o-mini", false).await;
     assert_eq!(res.status(), 200);
     let remaining: i64 = res.headers()["x-poindexter-tokens-remaining"]
         .to_str()

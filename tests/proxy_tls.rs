@@ -28,23 +28,16 @@ async fn an_https_upstream_is_used_when_trusted_and_refused_when_not() {
         api_key: "sk-sandbox".into(),
     }];
     options.upstream_ca_file = Some(certs.ca.clone());
-    let chat = |proxy: &ps::RunningProxy, stream: bool| {
-        ps::client()
-            .post(proxy.url("/v1/chat/completions"))
-            .bearer_auth(&user.key)
-            .json(&ps::chat_body("gpt-4o-mini", stream))
-            .send()
-    };
 
     let proxy = ps::RunningProxy::start(options.clone()).await;
-    let res = chat(&proxy, false).await.unwrap();
+    let res = ps::post_chat(&proxy, &user.key, "gpt-4o-mini", false).await;
     assert_eq!(res.status(), 200);
     let body: serde_json::Value = res.json().await.unwrap();
     assert!(
         body["choices"][0]["message"]["content"].is_string(),
         "{body}"
     );
-    let res = chat(&proxy, true).await.unwrap();
+    let res = ps::post_chat(&proxy, &user.key, "gpt-4o-mini", true).await;
     assert_eq!(res.status(), 200);
     let text = res.text().await.unwrap();
     assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
@@ -53,7 +46,7 @@ async fn an_https_upstream_is_used_when_trusted_and_refused_when_not() {
     // The same upstream without its authority: the certificate check refuses it.
     options.upstream_ca_file = None;
     let proxy = ps::RunningProxy::start(options.clone()).await;
-    let res = chat(&proxy, false).await.unwrap();
+    let res = ps::post_chat(&proxy, &user.key, "gpt-4o-mini", false).await;
     assert_eq!(res.status(), 502);
     proxy.stop().await;
 

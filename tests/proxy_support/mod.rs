@@ -236,6 +236,22 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// An OpenAI chat request for `model` with `key`, through `proxy`.
+pub async fn post_chat(
+    proxy: &RunningProxy,
+    key: &str,
+    model: &str,
+    stream: bool,
+) -> reqwest::Response {
+    client()
+        .post(proxy.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(&chat_body(model, stream))
+        .send()
+        .await
+        .unwrap()
+}
+
 pub fn chat_body(model: &str, stream: bool) -> serde_json::Value {
     serde_json::json!({
         "model": model,
