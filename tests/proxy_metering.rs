@@ -189,6 +189,48 @@ async fn a_replay_of_events_already_written_counts_each_once() {
     db.drop().await;
 }
 
+/// An event Postgres refuses outright (here a negative count, against a CHECK) is set aside in
+/// a rejected file beside the spill file, and the events around it, and every later one, are
+/// written: one bad event must not stall metering behind it for good.
+#[tokio::test]
+async fn an_event_postgres_refuses_is_set_aside_and_metering_goes_on() {
+    let db = TestDb::new().await;
+    let sandbox = ps::start_sandbox().await;
+    let user = ps::user(&db.pool, Some(("basic", "active")), None).await;
+    let options = ps::options(&db.url, sandbox);
+    let mut bad = usage_event(&user, "refused", Utc::now(), 1);
+    bad.input_tokens = -5;
+    let events = [
+        usage_event(&user, "before", Utc::now(), 10),
+        bad,
+        usage_event(&user, "after", Utc::now(), 20),
+    ];
+    write_spill(&options, &events);
+    let proxy = ps::RunningProxy::start(options.clone()).await;
+    ps::wait_usage(&db.pool, user.id, 2, Duration::from_secs(10)).await;
+    let res = ps::post_chat(&proxy, &user.key, "gpt-4o-mini", false).await;
+    assert_eq!(res.status(), 200);
+    let rows = ps::wait_usage(&db.pool, user.id, 3, Duration::from_secs(10)).await;
+    proxy.stop_keeping_files().await;
+    let mut ids: Vec<_> = rows.iter().map(|r| r.request_id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert!(ids.contains(&"before") && ids.contains(&"after") && !ids.contains(&"refused"));
+    assert!(
+        spill_is_empty(&options.spill_path),
+        "the spill file still holds events"
+    );
+    let rejected = std::fs::read_to_string(options.spill_path.with_extension("rejected")).unwrap();
+    assert_eq!(rejected.lines().count(), 1);
+    assert!(rejected.contains("\"refused\""), "{rejected}");
+    let _ = std::fs::remove_dir_all(options.spill_path.parent().unwrap());
+    db.drop().await;
+}
+
+fn spill_is_empty(path: &std::path::Path) -> bool {
+    std::fs::read_to_string(path).map_or(true, |s| s.trim().is_empty())
+}
+
 /// The model name is stored with each event as the caller sent it (a catalog entry matches by
 /// prefix). One Postgres cannot store, or a megabyte of it, is refused up front in the
 /// caller's format; it must never become an event that blocks the writer's later batches.

@@ -197,8 +197,15 @@ impl Task {
         };
         let mut written = 0;
         for chunk in events.chunks(self.max) {
-            if insert_with_partitions(&self.pool, chunk).await.is_err() {
-                break;
+            match insert_with_partitions(&self.pool, chunk).await {
+                Ok(()) => {}
+                // One event Postgres will never take must not hold up every event after it.
+                Err(e) if never_stored(&e) => {
+                    if !self.set_aside_rejected(chunk).await {
+                        break;
+                    }
+                }
+                Err(_) => break,
             }
             written += chunk.len();
         }
@@ -217,6 +224,50 @@ impl Task {
             }
             _ => tracing::error!("cannot rewrite the usage spill file"),
         }
+    }
+}
+
+/// Postgres refused the data itself (a check or another constraint, a value out of range), so
+/// no retry can store it; anything else (a lost connection, a timeout) may pass later.
+fn never_stored(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(e) => e
+            .code()
+            .is_some_and(|c| c.starts_with("22") || c.starts_with("23")),
+        _ => false,
+    }
+}
+
+impl Task {
+    /// Writes `chunk` event by event, moving each that Postgres refuses to the rejected file
+    /// beside the spill file (kept for an operator, and logged). False if Postgres stopped
+    /// answering meanwhile: the chunk stays in the spill file, and a replay writes what is
+    /// already in at most once.
+    async fn set_aside_rejected(&self, chunk: &[UsageEvent]) -> bool {
+        for event in chunk {
+            match insert_with_partitions(&self.pool, std::slice::from_ref(event)).await {
+                Ok(()) => {}
+                Err(e) if never_stored(&e) => {
+                    let rejected = self.path.with_extension("rejected");
+                    let kept = event.clone();
+                    let saved = tokio::task::spawn_blocking(move || {
+                        spill::append(&rejected, std::slice::from_ref(&kept))
+                    })
+                    .await;
+                    if !matches!(saved, Ok(Ok(()))) {
+                        return false;
+                    }
+                    metrics::counter!("proxy_usage_rejected_total").increment(1);
+                    tracing::error!(
+                        request_id = %event.request_id,
+                        error = %e,
+                        "Postgres refuses a usage event; it is set aside in the rejected file"
+                    );
+                }
+                Err(_) => return false,
+            }
+        }
+        true
     }
 }
 
