@@ -169,7 +169,7 @@ async fn over_the_rate_gets_429_with_retry_after() {
 
     // Another key of the same user has its own budget.
     let (other, _) = ps::add_key(&db.pool, user.id).await;
-    let ok = wait_for_status(&c, &proxy, &other, 200, Duration::from_secs(2)).await;
+    let ok = wait_for_status(&proxy, &other, 200, Duration::from_secs(2)).await;
     assert!(
         ok.is_some(),
         "a new key is usable within the propagation window"
@@ -180,19 +180,14 @@ async fn over_the_rate_gets_429_with_retry_after() {
 }
 
 /// The status of a small chat completion with `key`.
-async fn chat(c: &reqwest::Client, proxy: &ps::RunningProxy, key: &str) -> u16 {
-    c.post(proxy.url("/v1/chat/completions"))
-        .bearer_auth(key)
-        .json(&ps::chat_body("gpt-4o-mini", false))
-        .send()
+async fn chat(proxy: &ps::RunningProxy, key: &str) -> u16 {
+    ps::post_chat(proxy, key, "gpt-4o-mini", false)
         .await
-        .unwrap()
         .status()
         .as_u16()
 }
 
 async fn wait_for_status(
-    c: &reqwest::Client,
     proxy: &ps::RunningProxy,
     key: &str,
     status: u16,
@@ -200,7 +195,7 @@ async fn wait_for_status(
 ) -> Option<Duration> {
     let started = Instant::now();
     while started.elapsed() < within {
-        let res = c
+        let res = ps::client()
             .get(proxy.url("/v1/models"))
             .bearer_auth(key)
             .send()
@@ -220,9 +215,8 @@ async fn revocation_and_plan_changes_reach_the_proxy_within_a_second() {
     let sandbox = ps::start_sandbox().await;
     let user = ps::user(&db.pool, Some(("pro", "active")), None).await;
     let proxy = ps::RunningProxy::start(ps::options(&db.url, sandbox)).await;
-    let c = ps::client();
     assert!(
-        wait_for_status(&c, &proxy, &user.key, 200, Duration::from_secs(1))
+        wait_for_status(&proxy, &user.key, 200, Duration::from_secs(1))
             .await
             .is_some()
     );
@@ -231,16 +225,14 @@ async fn revocation_and_plan_changes_reach_the_proxy_within_a_second() {
     assert!(db::api_keys::revoke(&db.pool, user.id, user.key_id)
         .await
         .unwrap());
-    let took = wait_for_status(&c, &proxy, &user.key, 401, Duration::from_secs(1)).await;
+    let took = wait_for_status(&proxy, &user.key, 401, Duration::from_secs(1)).await;
     assert!(took.is_some(), "revoked key still accepted after 1 s");
 
     // A cancelled subscription turns a fresh key's answers into 402 within 1 s.
     let (key2, _) = ps::add_key(&db.pool, user.id).await;
-    assert!(
-        wait_for_status(&c, &proxy, &key2, 200, Duration::from_secs(1))
-            .await
-            .is_some()
-    );
+    assert!(wait_for_status(&proxy, &key2, 200, Duration::from_secs(1))
+        .await
+        .is_some());
     sqlx::query(
         "UPDATE subscriptions SET status = 'canceled', updated_at = now() WHERE user_id = $1",
     )
@@ -248,7 +240,7 @@ async fn revocation_and_plan_changes_reach_the_proxy_within_a_second() {
     .execute(&db.pool)
     .await
     .unwrap();
-    let took = wait_for_status(&c, &proxy, &key2, 402, Duration::from_secs(1)).await;
+    let took = wait_for_status(&proxy, &key2, 402, Duration::from_secs(1)).await;
     assert!(took.is_some(), "cancelled plan still served after 1 s");
 
     proxy.stop().await;
@@ -261,7 +253,6 @@ async fn a_key_works_the_moment_it_is_created_even_if_its_notification_is_lost()
     let sandbox = ps::start_sandbox().await;
     let user = ps::user(&db.pool, Some(("basic", "active")), None).await;
     let proxy = ps::RunningProxy::start(ps::options(&db.url, sandbox)).await;
-    let c = ps::client();
     // Without the NOTIFY the listener would reload this user on, only the proxy's lookup of a
     // key it does not know can let the new key in (the safety-net reload is a minute away).
     sqlx::query("ALTER TABLE api_keys DISABLE TRIGGER api_keys_notify")
@@ -269,10 +260,10 @@ async fn a_key_works_the_moment_it_is_created_even_if_its_notification_is_lost()
         .await
         .unwrap();
     let (fresh, _) = ps::add_key(&db.pool, user.id).await;
-    assert_eq!(chat(&c, &proxy, &fresh).await, 200, "a new key was refused");
+    assert_eq!(chat(&proxy, &fresh).await, 200, "a new key was refused");
     // A made-up key is still refused after its lookup.
     let fake = format!("pk_live_{}", "B".repeat(43));
-    assert_eq!(chat(&c, &proxy, &fake).await, 401);
+    assert_eq!(chat(&proxy, &fake).await, 401);
     proxy.stop().await;
     db.drop().await;
 }

@@ -38,14 +38,13 @@ pub fn serve(
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..threads.max(1))
         .map(|_| mpsc::unbounded_channel())
         .unzip();
-    let mut listener = Some(listener);
-    let mut senders = Some(senders);
+    // The first thread also accepts.
+    let mut acceptor = Some((listener, senders));
     let mut handles = Vec::new();
     for (n, rx) in receivers.into_iter().enumerate() {
         let app = app.clone();
         let mut stop = stop.clone();
-        // The first thread also accepts.
-        let accept = listener.take().zip(senders.take());
+        let accept = acceptor.take();
         let accept_stop = stop.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

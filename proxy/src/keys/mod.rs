@@ -115,16 +115,16 @@ pub struct KeyStore {
 
 /// Lookups per second for keys the table does not know: plenty for keys just created, too
 /// few for a flood of made-up keys to load the database.
-const MISS_LOOKUPS_PER_SECOND: u32 = 50;
+const MISS_LOOKUPS_PER_SECOND: NonZeroU32 = NonZeroU32::new(50).unwrap();
 
 impl Default for KeyStore {
     fn default() -> Self {
-        let per_second =
-            std::num::NonZeroU32::new(MISS_LOOKUPS_PER_SECOND).unwrap_or(NonZeroU32::MIN);
         Self {
             maps: RwLock::default(),
             loaded: AtomicBool::new(false),
-            misses: governor::RateLimiter::direct(governor::Quota::per_second(per_second)),
+            misses: governor::RateLimiter::direct(governor::Quota::per_second(
+                MISS_LOOKUPS_PER_SECOND,
+            )),
         }
     }
 }

@@ -225,20 +225,7 @@ impl Task {
             _ => tracing::error!("cannot rewrite the usage spill file"),
         }
     }
-}
 
-/// Postgres refused the data itself (a check or another constraint, a value out of range), so
-/// no retry can store it; anything else (a lost connection, a timeout) may pass later.
-fn never_stored(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(e) => e
-            .code()
-            .is_some_and(|c| c.starts_with("22") || c.starts_with("23")),
-        _ => false,
-    }
-}
-
-impl Task {
     /// Writes `chunk` event by event, moving each that Postgres refuses to the rejected file
     /// beside the spill file (kept for an operator, and logged). False if Postgres stopped
     /// answering meanwhile: the chunk stays in the spill file, and a replay writes what is
@@ -268,6 +255,17 @@ impl Task {
             }
         }
         true
+    }
+}
+
+/// Postgres refused the data itself (a check or another constraint, a value out of range), so
+/// no retry can store it; anything else (a lost connection, a timeout) may pass later.
+fn never_stored(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(e) => e
+            .code()
+            .is_some_and(|c| c.starts_with("22") || c.starts_with("23")),
+        _ => false,
     }
 }
 
