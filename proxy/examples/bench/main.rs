@@ -132,6 +132,36 @@ fn wait_ready(addr: SocketAddr, path: &str) {
     panic!("{addr}{path} did not become ready");
 }
 
+/// How long each core is taken away from a thread that only reads the clock, over `run`,
+/// before anything of the benchmark runs. On a virtual machine whose host is busy a vCPU can
+/// stop for milliseconds at a time, invisible to the guest's scheduler; every tail figure
+/// below includes such stops, so they are measured and printed beside them.
+fn core_stalls(run: Duration) -> Vec<(usize, Duration, Duration)> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads: Vec<_> = (0..cores)
+        .map(|cpu| {
+            std::thread::spawn(move || {
+                pin_to_cpu(cpu);
+                let started = Instant::now();
+                let (mut last, mut count, mut total, mut longest) =
+                    (started, 0, Duration::ZERO, Duration::ZERO);
+                while last - started < run {
+                    let now = Instant::now();
+                    let gap = now - last;
+                    if gap >= Duration::from_micros(500) {
+                        count += 1;
+                        total += gap;
+                        longest = longest.max(gap);
+                    }
+                    last = now;
+                }
+                (count, total, longest)
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
 fn pct(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -284,6 +314,9 @@ fn bench() -> anyhow::Result<()> {
         anyhow::Ok(secret.expose().to_owned())
     })?;
 
+    let stall_run = Duration::from_secs(2);
+    let stalls = core_stalls(stall_run);
+
     let exe = std::env::current_exe()?;
     // Counted before this thread is pinned to one of them.
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
@@ -325,6 +358,18 @@ fn bench() -> anyhow::Result<()> {
         .unwrap_or(5);
 
     println!("poindexter proxy benchmark ({} cores; upstream = sandbox on 1 thread; auth, rate limit, metering on)", cores);
+    println!(
+        "\nthe machine alone: a thread spinning on each core for {} s was stopped for ≥ 0.5 ms",
+        stall_run.as_secs()
+    );
+    for (cpu, (count, total, longest)) in stalls.iter().enumerate() {
+        println!(
+            "  core {cpu}: {count} times, {:.1} ms in all ({:.2}% of the time), longest {:.1} ms",
+            total.as_secs_f64() * 1e3,
+            total.as_secs_f64() * 100.0 / stall_run.as_secs_f64(),
+            longest.as_secs_f64() * 1e3
+        );
+    }
     let mut proxied_requests = 0usize;
     rt.block_on(async {
         let (d, _) = sequential(up, &direct, n).await;
