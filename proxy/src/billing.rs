@@ -28,6 +28,11 @@ pub struct Billing {
 }
 
 impl Billing {
+    /// Meters a request that got no answer: no tokens, the status the caller sees.
+    pub fn fail(self, error: &crate::errors::ProxyError) {
+        self.finish(&Tally::default(), error.status().as_u16());
+    }
+
     pub fn finish(self, tally: &Tally, status: u16) {
         let mut tokens = tally.tokens;
         let mut estimated = false;

@@ -36,6 +36,8 @@ pub enum ProxyError {
     UnknownModel(String),
     #[error("The upstream AI provider could not be reached. Retry shortly.")]
     UpstreamUnavailable,
+    #[error("The upstream AI provider did not answer in time. Retry shortly.")]
+    UpstreamTimeout,
     #[error("No upstream is configured for this provider.")]
     NotConfigured,
     #[error("The upstream answered with status {status}.")]
@@ -53,6 +55,7 @@ impl ProxyError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::UnknownModel(_) => StatusCode::NOT_FOUND,
             Self::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
+            Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::NotConfigured => StatusCode::SERVICE_UNAVAILABLE,
             Self::Upstream { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
@@ -74,6 +77,7 @@ impl ProxyError {
             Self::UpstreamUnavailable | Self::NotConfigured => {
                 ("server_error", "upstream_unavailable")
             }
+            Self::UpstreamTimeout => ("server_error", "upstream_timeout"),
             Self::Upstream { status, .. } => match status {
                 429 => ("requests", "rate_limit_exceeded"),
                 400..=499 => ("invalid_request_error", "upstream_error"),
@@ -90,7 +94,7 @@ impl ProxyError {
             Self::RateLimited { .. } => "rate_limit_error",
             Self::BadRequest(_) => "invalid_request_error",
             Self::UnknownModel(_) => "not_found_error",
-            Self::UpstreamUnavailable | Self::NotConfigured => "api_error",
+            Self::UpstreamUnavailable | Self::UpstreamTimeout | Self::NotConfigured => "api_error",
             Self::Upstream { status, .. } => match status {
                 429 => "rate_limit_error",
                 529 => "overloaded_error",

@@ -103,6 +103,7 @@ pub async fn build_with(options: Options) -> anyhow::Result<App> {
         options.openai.clone(),
         options.anthropic.clone(),
         options.max_attempts,
+        options.upstream_timeouts,
         options.upstream_ca_file.as_deref(),
     )?;
     let (meter, writer) = usage::Writer::start(

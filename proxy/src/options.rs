@@ -4,7 +4,8 @@
 //! `ANTHROPIC_API_KEY` may each hold a comma-separated list; the proxy tries the pairs
 //! (base i mod n, key i mod m) in order. Proxy-only variables: `PROXY_RATE_PER_MINUTE`
 //! (per key, default 600), `PROXY_RATE_BURST` (default 60), `PROXY_SPILL_PATH` (default
-//! `.data/proxy-usage.spill`).
+//! `.data/proxy-usage.spill`), `PROXY_UPSTREAM_HEADERS_TIMEOUT_SECS` (default 600) and
+//! `PROXY_UPSTREAM_IDLE_TIMEOUT_SECS` (default 300).
 
 use config::Config;
 use std::path::PathBuf;
@@ -46,6 +47,29 @@ pub struct Options {
     pub batch_wait: Duration,
     /// Upper bound of attempts across targets before giving up (failover).
     pub max_attempts: usize,
+    pub upstream_timeouts: UpstreamTimeouts,
+}
+
+/// How long an upstream may keep the proxy waiting. Without them a provider that accepts a
+/// connection and then says nothing would hold the caller, and the proxy, forever.
+#[derive(Clone, Copy, Debug)]
+pub struct UpstreamTimeouts {
+    /// Until an answer's headers, per attempt; an attempt that runs out moves on to the next
+    /// target like a refused one. The default is the official SDKs' own request timeout:
+    /// a non-streamed answer from a slow model can take minutes, and arrives all at once.
+    pub headers: Duration,
+    /// Between two pieces of an answer's body. A stream that goes quiet for this long is
+    /// ended (as a cut one is) and metered for what it produced.
+    pub idle: Duration,
+}
+
+impl Default for UpstreamTimeouts {
+    fn default() -> Self {
+        Self {
+            headers: Duration::from_secs(600),
+            idle: Duration::from_secs(300),
+        }
+    }
 }
 
 /// How long a usage batch gathers events at most. Measured with `scripts/bench-proxy` on 2
@@ -84,6 +108,18 @@ impl Options {
             batch_max: BATCH_MAX,
             batch_wait: BATCH_WAIT,
             max_attempts: 3,
+            upstream_timeouts: UpstreamTimeouts {
+                headers: Duration::from_secs(
+                    env_u32("PROXY_UPSTREAM_HEADERS_TIMEOUT_SECS", 600)
+                        .max(1)
+                        .into(),
+                ),
+                idle: Duration::from_secs(
+                    env_u32("PROXY_UPSTREAM_IDLE_TIMEOUT_SECS", 300)
+                        .max(1)
+                        .into(),
+                ),
+            },
         }
     }
 }

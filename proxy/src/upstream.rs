@@ -4,11 +4,12 @@
 
 use crate::catalog::Provider;
 use crate::errors::ProxyError;
-use crate::options::Target;
+use crate::options::{Target, UpstreamTimeouts};
 use backon::{ExponentialBuilder, Retryable};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
 use http::{header, HeaderValue, Uri};
-use http_body_util::{BodyDataStream, BodyExt, Full};
+use http_body_util::{BodyDataStream, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -17,34 +18,96 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::ClientConfig;
 use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::time::{Instant, Sleep};
 
 /// An upstream's answer, its body still to be read or streamed.
 pub type Answer = http::Response<Incoming>;
 
-/// An answer's body as a stream of chunks, as they arrive.
-pub type Chunks = BodyDataStream<Incoming>;
-
-pub fn chunks(answer: Answer) -> Chunks {
-    BodyDataStream::new(answer.into_body())
+/// Why an answer's body stopped short.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("{0}")]
+    Broken(hyper::Error),
+    #[error("the upstream sent nothing for {} s", .0.as_secs())]
+    Idle(Duration),
 }
 
-/// Reads a whole answer's body.
-pub async fn read_body(answer: Answer) -> Result<Bytes, ProxyError> {
-    answer
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .map_err(|_| ProxyError::UpstreamUnavailable)
+impl BodyError {
+    pub fn into_proxy_error(self) -> ProxyError {
+        match self {
+            Self::Broken(_) => ProxyError::UpstreamUnavailable,
+            Self::Idle(_) => ProxyError::UpstreamTimeout,
+        }
+    }
+}
+
+/// An answer's body as a stream of chunks, as they arrive, ended with `BodyError::Idle` when
+/// the upstream goes quiet for longer than the idle timeout.
+pub struct Chunks {
+    body: BodyDataStream<Incoming>,
+    idle: Duration,
+    /// When the last chunk arrived (or the body was opened).
+    last: Instant,
+    /// Armed on the first wait and moved only when it fires early, so a busy stream costs an
+    /// `Instant::now()` per chunk rather than a timer update.
+    timer: Option<Pin<Box<Sleep>>>,
+    ended: bool,
+}
+
+impl Stream for Chunks {
+    type Item = Result<Bytes, BodyError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut self.body).poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                self.last = Instant::now();
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                self.ended = true;
+                Poll::Ready(Some(Err(BodyError::Broken(e))))
+            }
+            Poll::Ready(None) => {
+                self.ended = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                let deadline = self.last + self.idle;
+                let timer = self
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                loop {
+                    if timer.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    if timer.deadline() >= deadline {
+                        break;
+                    }
+                    // Fired for an earlier quiet spell that chunks have since ended.
+                    timer.as_mut().reset(deadline);
+                }
+                self.ended = true;
+                let idle = self.idle;
+                Poll::Ready(Some(Err(BodyError::Idle(idle))))
+            }
+        }
+    }
 }
 
 pub struct Upstreams {
     openai: Vec<Endpoints>,
     anthropic: Vec<Endpoints>,
     max_attempts: usize,
+    timeouts: UpstreamTimeouts,
     tls: Arc<ClientConfig>,
 }
 
@@ -114,6 +177,8 @@ enum Failure {
     /// 429 or 5xx: kept, so the last one can be shown to the caller.
     Status(Answer),
     Connect,
+    /// No headers within the headers timeout.
+    Timeout,
 }
 
 /// Headers the caller sent that Anthropic needs to see.
@@ -200,6 +265,7 @@ impl Upstreams {
         openai: Vec<Target>,
         anthropic: Vec<Target>,
         max_attempts: usize,
+        timeouts: UpstreamTimeouts,
         ca_file: Option<&std::path::Path>,
     ) -> anyhow::Result<Self> {
         // Built now, so a TLS set-up problem (an unreadable CA file, say) stops the start-up
@@ -214,8 +280,39 @@ impl Upstreams {
             openai: parse(openai, Provider::OpenAi)?,
             anthropic: parse(anthropic, Provider::Anthropic)?,
             max_attempts: max_attempts.max(1),
+            timeouts,
             tls,
         })
+    }
+
+    /// The answer's body, chunk by chunk as it arrives.
+    pub fn chunks(&self, answer: Answer) -> Chunks {
+        Chunks {
+            body: BodyDataStream::new(answer.into_body()),
+            idle: self.timeouts.idle,
+            last: Instant::now(),
+            timer: None,
+            ended: false,
+        }
+    }
+
+    /// Reads a whole answer's body.
+    pub async fn read_body(&self, answer: Answer) -> Result<Bytes, BodyError> {
+        let mut chunks = self.chunks(answer);
+        let Some(first) = chunks.next().await.transpose()? else {
+            return Ok(Bytes::new());
+        };
+        let Some(second) = chunks.next().await.transpose()? else {
+            // Most answers arrive in one piece: no copy.
+            return Ok(first);
+        };
+        let mut all = BytesMut::with_capacity(first.len() + second.len());
+        all.extend_from_slice(&first);
+        all.extend_from_slice(&second);
+        while let Some(chunk) = chunks.next().await.transpose()? {
+            all.extend_from_slice(&chunk);
+        }
+        Ok(all.freeze())
     }
 
     fn targets(&self, provider: Provider) -> &[Endpoints] {
@@ -263,7 +360,22 @@ impl Upstreams {
                 return Err(Failure::Connect);
             };
             // The future owns what it needs: the thread's client is borrowed, not cloned.
-            match with_client(&self.tls, |c| c.request(req)).await {
+            let answer = tokio::time::timeout(
+                self.timeouts.headers,
+                with_client(&self.tls, |c| c.request(req)),
+            )
+            .await;
+            let Ok(answer) = answer else {
+                metrics::counter!("proxy_upstream_failovers_total", "provider" => provider.as_str(), "reason" => "timeout").increment(1);
+                tracing::warn!(
+                    provider = provider.as_str(),
+                    target = i % targets.len(),
+                    timeout_s = self.timeouts.headers.as_secs_f64(),
+                    "upstream did not answer in time; trying the next target"
+                );
+                return Err(Failure::Timeout);
+            };
+            match answer {
                 Ok(res) if res.status().as_u16() == 429 || res.status().is_server_error() => {
                     metrics::counter!("proxy_upstream_failovers_total", "provider" => provider.as_str(), "reason" => "status").increment(1);
                     tracing::warn!(
@@ -291,6 +403,7 @@ impl Upstreams {
             Ok(res) => Ok(res),
             Err(Failure::Status(res)) => Ok(res),
             Err(Failure::Connect) => Err(ProxyError::UpstreamUnavailable),
+            Err(Failure::Timeout) => Err(ProxyError::UpstreamTimeout),
         }
     }
 }

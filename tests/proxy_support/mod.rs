@@ -81,6 +81,7 @@ pub fn options(database_url: &str, sandbox: SocketAddr) -> Options {
         batch_max: 500,
         batch_wait: Duration::from_millis(10),
         max_attempts: 3,
+        upstream_timeouts: proxy::options::UpstreamTimeouts::default(),
     }
 }
 

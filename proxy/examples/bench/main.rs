@@ -87,6 +87,7 @@ fn proxy(addr: SocketAddr, database_url: &str, upstream: SocketAddr) -> anyhow::
             batch_max: proxy::options::BATCH_MAX,
             batch_wait: proxy::options::BATCH_WAIT,
             max_attempts: 3,
+            upstream_timeouts: proxy::options::UpstreamTimeouts::default(),
         };
         let app = proxy::build_with(options).await?;
         app.serve(addr, server::shutdown::signal()).await?;

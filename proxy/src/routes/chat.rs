@@ -8,7 +8,7 @@ use crate::relay::{Mode, Relay};
 use crate::routes::{self, Caller, Ctx, Passed, Shared};
 use crate::tally::Tally;
 use crate::translate;
-use crate::upstream::{self, read_body, AnthropicHeaders, Path};
+use crate::upstream::{AnthropicHeaders, Path};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -60,7 +60,7 @@ async fn work(
             {
                 Ok(r) => r,
                 Err(e) => {
-                    billing.finish(&Tally::default(), e.status().as_u16());
+                    billing.fail(&e);
                     return Err(e);
                 }
             };
@@ -71,10 +71,10 @@ async fn work(
                 } else {
                     Mode::HideUsage
                 };
-                let relay = Relay::new(upstream::chunks(res), provider, mode, billing);
+                let relay = Relay::new(shared.upstreams.chunks(res), provider, mode, billing);
                 return Ok(routes::event_stream(Body::from_stream(relay)));
             }
-            let bytes = read_body(res).await?;
+            let (bytes, billing) = routes::read_answer(&shared, res, billing).await?;
             let mut tally = Tally::default();
             if passed.ok() {
                 tally.openai_body(&bytes);
@@ -100,13 +100,13 @@ async fn work(
             {
                 Ok(r) => r,
                 Err(e) => {
-                    billing.finish(&Tally::default(), e.status().as_u16());
+                    billing.fail(&e);
                     return Err(e);
                 }
             };
             let status = res.status().as_u16();
             if !res.status().is_success() {
-                let bytes = read_body(res).await?;
+                let (bytes, billing) = routes::read_answer(&shared, res, billing).await?;
                 billing.finish(&Tally::default(), status);
                 // 529 (overloaded) is Anthropic's own; OpenAI clients know 503.
                 let status = if status == 529 { 503 } else { status };
@@ -119,14 +119,14 @@ async fn work(
             if stream {
                 let t = translate::stream::ToOpenAi::new(head.model.clone(), created, wants_usage);
                 let relay = Relay::new(
-                    upstream::chunks(res),
+                    shared.upstreams.chunks(res),
                     provider,
                     Mode::Translate(Box::new(t)),
                     billing,
                 );
                 return Ok(routes::event_stream(Body::from_stream(relay)));
             }
-            let bytes = read_body(res).await?;
+            let (bytes, billing) = routes::read_answer(&shared, res, billing).await?;
             let mut tally = Tally::default();
             tally.anthropic_body(&bytes);
             let msg: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();

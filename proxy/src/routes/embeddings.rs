@@ -4,7 +4,7 @@ use crate::catalog::{self, Provider};
 use crate::errors::{Dialect, ProxyError};
 use crate::routes::{self, Caller, Ctx, Passed, Shared};
 use crate::tally::Tally;
-use crate::upstream::{read_body, AnthropicHeaders, Path};
+use crate::upstream::{AnthropicHeaders, Path};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -43,12 +43,12 @@ async fn work(
     {
         Ok(r) => r,
         Err(e) => {
-            billing.finish(&Tally::default(), e.status().as_u16());
+            billing.fail(&e);
             return Err(e);
         }
     };
     let passed = Passed::of(&res);
-    let bytes = read_body(res).await?;
+    let (bytes, billing) = routes::read_answer(&shared, res, billing).await?;
     let mut tally = Tally::default();
     if passed.ok() {
         tally.openai_body(&bytes);

@@ -5,7 +5,7 @@ use crate::errors::{Dialect, ProxyError};
 use crate::relay::{Mode, Relay};
 use crate::routes::{self, Caller, Ctx, Passed, Shared};
 use crate::tally::Tally;
-use crate::upstream::{self, read_body, AnthropicHeaders, Path};
+use crate::upstream::{AnthropicHeaders, Path};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -44,16 +44,16 @@ async fn work(
     {
         Ok(r) => r,
         Err(e) => {
-            billing.finish(&Tally::default(), e.status().as_u16());
+            billing.fail(&e);
             return Err(e);
         }
     };
     let passed = Passed::of(&res);
     if stream && passed.ok() {
-        let relay = Relay::new(upstream::chunks(res), provider, Mode::Raw, billing);
+        let relay = Relay::new(shared.upstreams.chunks(res), provider, Mode::Raw, billing);
         return Ok(routes::event_stream(Body::from_stream(relay)));
     }
-    let bytes = read_body(res).await?;
+    let (bytes, billing) = routes::read_answer(&shared, res, billing).await?;
     let mut tally = Tally::default();
     if passed.ok() {
         tally.anthropic_body(&bytes);

@@ -12,7 +12,7 @@ use crate::catalog::{Prices, Provider};
 use crate::errors::{Dialect, ProxyError};
 use crate::keys::{Access, KeyStore, UserState};
 use crate::ratelimit::Limiter;
-use crate::upstream::Upstreams;
+use crate::upstream::{Answer, Upstreams};
 use crate::usage::Meter;
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -151,6 +151,24 @@ async fn admit(
         key_id: entry.key_id,
         user,
     })
+}
+
+/// Reads a whole answer. If its body breaks off or goes quiet, the request is metered as
+/// failed, with the status the caller gets, before the error goes back.
+pub async fn read_answer(
+    shared: &Shared,
+    res: Answer,
+    billing: Billing,
+) -> Result<(Bytes, Billing), ProxyError> {
+    match shared.upstreams.read_body(res).await {
+        Ok(bytes) => Ok((bytes, billing)),
+        Err(e) => {
+            tracing::warn!(error = %e, request_id = %billing.request_id, "upstream answer broke off");
+            let e = e.into_proxy_error();
+            billing.fail(&e);
+            Err(e)
+        }
+    }
 }
 
 /// Admits the caller, then runs `work` in its own task: an answer that is under way is

@@ -130,7 +130,7 @@ pub async fn messages(
         if settings.first_token_ms > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(settings.first_token_ms)).await;
         }
-        return axum::Json(message(&id, model, &reply)).into_response();
+        return reply::whole(&message(&id, model, &reply), &settings);
     }
     Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream; charset=utf-8")

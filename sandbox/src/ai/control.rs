@@ -3,10 +3,14 @@
 //!
 //! Body of `PUT` (every field optional):
 //! `{"first_token_ms": 0, "inter_token_ms": 0, "tokens": 16, "cached_tokens": 0,
-//!   "fail_status": 429, "fail_count": 2, "retry_after_s": 1, "cut_after": 5}`
+//!   "fail_status": 429, "fail_count": 2, "retry_after_s": 1, "cut_after": 5, "stall_after": 3}`
 //! - `fail_status` (429, 500, 503, 529, ...) answers the next `fail_count` requests (all, when
 //!   absent) with that status and the provider's error JSON; 429 carries `retry-after`.
-//! - `cut_after` ends every stream abruptly after that many tokens (no final events).
+//! - `cut_after` ends every stream abruptly after that many tokens (no final events), and
+//!   breaks off every non-streamed answer halfway through its body.
+//! - `stall_after` makes every stream go quiet after that many tokens, its connection open.
+//! - `first_token_ms` delays a non-streamed answer's headers (a streamed one's first token):
+//!   a long value emulates a provider that accepts a request and then hangs.
 //!
 //! `GET` also reports `requests` (received), `abandoned_streams` (streams whose reader hung
 //! up before the end) and `last_request` (the last body per provider).
@@ -34,6 +38,9 @@ pub struct Settings {
     pub fail_count: Option<u64>,
     pub retry_after_s: u64,
     pub cut_after: Option<u32>,
+    /// Streams go quiet after this many tokens, the connection held open, as a hung
+    /// provider's would be.
+    pub stall_after: Option<u32>,
 }
 
 impl Default for Settings {
@@ -47,6 +54,7 @@ impl Default for Settings {
             fail_count: None,
             retry_after_s: 1,
             cut_after: None,
+            stall_after: None,
         }
     }
 }

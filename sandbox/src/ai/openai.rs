@@ -130,7 +130,7 @@ pub async fn chat(State(state): State<Arc<AiState>>, headers: HeaderMap, body: B
         if settings.first_token_ms > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(settings.first_token_ms)).await;
         }
-        return axum::Json(completion(&id, model, &reply)).into_response();
+        return reply::whole(&completion(&id, model, &reply), &settings);
     }
     let include_usage = req
         .pointer("/stream_options/include_usage")

@@ -4,6 +4,7 @@
 use crate::ai::control::Settings;
 use axum::body::Body;
 use bytes::Bytes;
+use futures::StreamExt;
 use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -141,6 +142,30 @@ pub fn count_prompt(values: &[&Value]) -> u64 {
     n.max(1)
 }
 
+/// A whole (non-streamed) answer: as JSON, or, when `cut_after` is set, broken off halfway
+/// through its body as a crashed upstream would leave it (headers sent, no full body).
+pub fn whole(answer: &Value, settings: &Settings) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if settings.cut_after.is_none() {
+        return axum::Json(answer).into_response();
+    }
+    let bytes = Bytes::from(answer.to_string());
+    let half = bytes.slice(..bytes.len() / 2);
+    let body = futures::stream::once(async move { Ok(half) }).chain(futures::stream::once(async {
+        // Let the headers and the first half reach the wire (hyper writes on the next poll),
+        // so the reader sees an accepted answer break, not a refused request.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "cut",
+        ))
+    }));
+    axum::response::Response::builder()
+        .header(axum::http::header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(body))
+        .unwrap_or_else(|_| axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
 /// One SSE frame; `token` frames are the ones paced and counted by `cut_after`.
 pub struct Frame {
     pub bytes: Bytes,
@@ -154,7 +179,8 @@ pub fn paced(frames: Vec<Frame>, settings: &Settings, abandoned: Arc<AtomicU64>)
     let first = Duration::from_millis(settings.first_token_ms);
     let gap = Duration::from_millis(settings.inter_token_ms);
     let cut = settings.cut_after;
-    if first.is_zero() && gap.is_zero() && cut.is_none() {
+    let stall = settings.stall_after;
+    if first.is_zero() && gap.is_zero() && cut.is_none() && stall.is_none() {
         let all: Vec<u8> = frames
             .iter()
             .flat_map(|f| f.bytes.iter().copied())
@@ -193,6 +219,10 @@ pub fn paced(frames: Vec<Frame>, settings: &Settings, abandoned: Arc<AtomicU64>)
             tokio::time::sleep(gap).await;
         }
         if frame.token {
+            if stall.is_some_and(|s| st.sent_tokens >= s) {
+                // Hung: nothing more, until the reader hangs up (which drops this stream).
+                std::future::pending::<()>().await;
+            }
             if cut.is_some_and(|c| st.sent_tokens >= c) {
                 // Let what was sent reach the wire first (hyper writes on the next poll), so
                 // the reader sees a started stream break, not a refused request.
