@@ -306,6 +306,41 @@ async fn a_large_prompt_is_accepted() {
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert!(body["usage"]["prompt_tokens"].as_i64().unwrap() >= 1_000_000);
+
+    // Past the limit: refused in the caller's own format, not as axum's plain text, and
+    // nothing reaches the upstream or the meter.
+    let huge = "w".repeat(proxy::MAX_REQUEST_BYTES);
+    let res = ps::client()
+        .post(proxy.url("/v1/chat/completions"))
+        .bearer_auth(&user.key)
+        .json(&json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": huge}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    assert!(res.headers().contains_key("x-poindexter-tokens-remaining"));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "request_too_large");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("32 MiB"));
+    let res = ps::client()
+        .post(proxy.url("/v1/messages"))
+        .header("x-api-key", &user.key)
+        .header("anthropic-version", "2023-06-01")
+        .json(&json!({"model": "claude-sonnet-4-5", "max_tokens": 10,
+            "messages": [{"role": "user", "content": huge}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["type"], "error");
+    assert_eq!(body["error"]["type"], "request_too_large");
+    assert_eq!(ps::sandbox_seen(sandbox).await["requests"], 1);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(ps::usage(&db.pool, user.id).await.len(), 1);
     proxy.stop().await;
     db.drop().await;
 }

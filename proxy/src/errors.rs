@@ -32,6 +32,8 @@ pub enum ProxyError {
     RateLimited { retry_after_s: u64 },
     #[error("{0}")]
     BadRequest(String),
+    #[error("The request body is larger than the {} MiB the proxy accepts.", crate::MAX_REQUEST_BYTES >> 20)]
+    TooLarge,
     #[error("The model `{0}` does not exist or is not served by Poindexter. GET /v1/models lists the models.")]
     UnknownModel(String),
     #[error("The upstream AI provider could not be reached. Retry shortly.")]
@@ -53,6 +55,7 @@ impl ProxyError {
             }
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnknownModel(_) => StatusCode::NOT_FOUND,
             Self::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -73,6 +76,7 @@ impl ProxyError {
             Self::SpendingCap => ("insufficient_quota", "spending_cap_reached"),
             Self::RateLimited { .. } => ("requests", "rate_limit_exceeded"),
             Self::BadRequest(_) => ("invalid_request_error", "invalid_request"),
+            Self::TooLarge => ("invalid_request_error", "request_too_large"),
             Self::UnknownModel(_) => ("invalid_request_error", "model_not_found"),
             Self::UpstreamUnavailable | Self::NotConfigured => {
                 ("server_error", "upstream_unavailable")
@@ -93,6 +97,7 @@ impl ProxyError {
             Self::NoSubscription | Self::Suspended | Self::SpendingCap => "billing_error",
             Self::RateLimited { .. } => "rate_limit_error",
             Self::BadRequest(_) => "invalid_request_error",
+            Self::TooLarge => "request_too_large",
             Self::UnknownModel(_) => "not_found_error",
             Self::UpstreamUnavailable | Self::UpstreamTimeout | Self::NotConfigured => "api_error",
             Self::Upstream { status, .. } => match status {

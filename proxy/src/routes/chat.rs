@@ -10,6 +10,7 @@ use crate::tally::Tally;
 use crate::translate;
 use crate::upstream::{AnthropicHeaders, Path};
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -18,7 +19,7 @@ use std::sync::Arc;
 pub async fn handle(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     routes::serve(shared, Dialect::OpenAi, headers, body, work).await
 }

@@ -7,6 +7,7 @@ use crate::routes::{self, Caller, Ctx, Passed, Shared};
 use crate::tally::Tally;
 use crate::upstream::{AnthropicHeaders, Path};
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 pub async fn handle(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     routes::serve(shared, Dialect::Anthropic, headers, body, work).await
 }

@@ -15,6 +15,7 @@ use crate::ratelimit::Limiter;
 use crate::upstream::{Answer, Upstreams};
 use crate::usage::Meter;
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -177,7 +178,7 @@ pub async fn serve<F, Fut>(
     shared: Arc<Shared>,
     dialect: Dialect,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
     work: F,
 ) -> Response
 where
@@ -193,6 +194,19 @@ where
         }
     };
     let user = caller.user.clone();
+    // Read before admission by axum; refused after it, so that a bad key still gets its 401.
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let e = if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ProxyError::TooLarge
+            } else {
+                ProxyError::BadRequest(rejection.body_text())
+            };
+            count(dialect, e.status().as_u16());
+            return ctx.decorate(e.into_response(dialect), Some(&user));
+        }
+    };
     let res = tokio::spawn(work(shared, ctx.clone(), caller, headers, body)).await;
     let res = match res {
         Ok(Ok(r)) => r,

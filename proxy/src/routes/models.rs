@@ -21,7 +21,7 @@ pub async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Re
         shared,
         dialect,
         headers,
-        Bytes::new(),
+        Ok(Bytes::new()),
         move |s, c, k, h, b| work(s, c, k, h, b, dialect),
     )
     .await
