@@ -344,3 +344,59 @@ async fn a_large_prompt_is_accepted() {
     proxy.stop().await;
     db.drop().await;
 }
+
+#[tokio::test]
+async fn unknown_routes_and_methods_get_errors_in_the_callers_format() {
+    let db = TestDb::new().await;
+    let sandbox = ps::start_sandbox().await;
+    let user = ps::user(&db.pool, Some(("pro", "active")), None).await;
+    let proxy = ps::RunningProxy::start(ps::options(&db.url, sandbox)).await;
+    let c = ps::client();
+
+    // A newer OpenAI SDK call the proxy does not serve.
+    let res = c
+        .post(proxy.url("/v1/responses?stream=true"))
+        .bearer_auth(&user.key)
+        .json(&json!({"model": "gpt-4o-mini", "input": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unknown_url");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("POST /v1/responses)"), "{message}");
+    assert!(message.contains("/v1/chat/completions"), "{message}");
+
+    let res = c
+        .get(proxy.url("/v1/chat/completions"))
+        .bearer_auth(&user.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+
+    let res = c
+        .post(proxy.url("/v1/messages/count_tokens"))
+        .header("x-api-key", &user.key)
+        .header("anthropic-version", "2023-06-01")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["type"], "error");
+    assert_eq!(body["error"]["type"], "not_found_error");
+
+    // The operational routes are untouched.
+    assert_eq!(
+        c.get(proxy.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(ps::sandbox_seen(sandbox).await["requests"], 0);
+    proxy.stop().await;
+    db.drop().await;
+}

@@ -32,6 +32,10 @@ pub enum ProxyError {
     RateLimited { retry_after_s: u64 },
     #[error("{0}")]
     BadRequest(String),
+    #[error("Invalid URL ({0}). The proxy serves POST /v1/chat/completions, POST /v1/messages, POST /v1/embeddings and GET /v1/models.")]
+    UnknownRoute(String),
+    #[error("Method not allowed ({0}). The proxy serves POST /v1/chat/completions, POST /v1/messages, POST /v1/embeddings and GET /v1/models.")]
+    MethodNotAllowed(String),
     #[error("The request body is larger than the {} MiB the proxy accepts.", crate::MAX_REQUEST_BYTES >> 20)]
     TooLarge,
     #[error("The model `{0}` does not exist or is not served by Poindexter. GET /v1/models lists the models.")]
@@ -56,6 +60,8 @@ impl ProxyError {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnknownRoute(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnknownModel(_) => StatusCode::NOT_FOUND,
             Self::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -77,6 +83,8 @@ impl ProxyError {
             Self::RateLimited { .. } => ("requests", "rate_limit_exceeded"),
             Self::BadRequest(_) => ("invalid_request_error", "invalid_request"),
             Self::TooLarge => ("invalid_request_error", "request_too_large"),
+            Self::UnknownRoute(_) => ("invalid_request_error", "unknown_url"),
+            Self::MethodNotAllowed(_) => ("invalid_request_error", "method_not_allowed"),
             Self::UnknownModel(_) => ("invalid_request_error", "model_not_found"),
             Self::UpstreamUnavailable | Self::NotConfigured => {
                 ("server_error", "upstream_unavailable")
@@ -98,6 +106,8 @@ impl ProxyError {
             Self::RateLimited { .. } => "rate_limit_error",
             Self::BadRequest(_) => "invalid_request_error",
             Self::TooLarge => "request_too_large",
+            Self::UnknownRoute(_) => "not_found_error",
+            Self::MethodNotAllowed(_) => "invalid_request_error",
             Self::UnknownModel(_) => "not_found_error",
             Self::UpstreamUnavailable | Self::UpstreamTimeout | Self::NotConfigured => "api_error",
             Self::Upstream { status, .. } => match status {

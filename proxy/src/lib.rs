@@ -152,6 +152,8 @@ pub async fn build_with(options: Options) -> anyhow::Result<App> {
         .route("/v1/messages", post(routes::messages::handle))
         .route("/v1/embeddings", post(routes::embeddings::handle))
         .route("/v1/models", get(routes::models::handle))
+        .method_not_allowed_fallback(routes::unknown::method_not_allowed)
+        .fallback(routes::unknown::not_found)
         // Long contexts and inline images are large; Anthropic accepts up to 32 MB.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(shared);

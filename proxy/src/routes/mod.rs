@@ -6,6 +6,7 @@ pub mod chat;
 pub mod embeddings;
 pub mod messages;
 pub mod models;
+pub mod unknown;
 
 use crate::billing::Billing;
 use crate::catalog::{Prices, Provider};
