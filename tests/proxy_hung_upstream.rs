@@ -254,3 +254,79 @@ async fn a_slow_but_steady_stream_outlasting_the_idle_timeout_is_not_cut() {
     proxy.stop().await;
     db.drop().await;
 }
+
+#[tokio::test]
+async fn a_stop_cuts_what_still_runs_after_the_grace_and_meters_it() {
+    let db = TestDb::new().await;
+    let streams = ps::start_sandbox().await;
+    let answers = ps::start_sandbox().await;
+    // A stream that hangs after two tokens, and a non-streamed answer that takes 30 s.
+    ps::sandbox_ai(streams, json!({"tokens": 8, "stall_after": 2})).await;
+    ps::sandbox_ai(answers, json!({"first_token_ms": 30_000})).await;
+    let user = ps::user(&db.pool, Some(("basic", "active")), None).await;
+    let mut options = ps::options(&db.url, streams);
+    options.anthropic = vec![ps::anthropic_target(answers)];
+    options.shutdown_grace = Duration::from_millis(500);
+    let proxy = ps::RunningProxy::start(options).await;
+
+    let res = ps::post_chat(&proxy, &user.key, "gpt-4o-mini", true).await;
+    assert_eq!(res.status(), 200);
+    let mut stream = res.bytes_stream();
+    let mut text = String::new();
+    while !text.contains("Hello") {
+        let chunk = stream.next().await.unwrap().unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let key = user.key.clone();
+    let url = proxy.url("/v1/messages");
+    let waiting = tokio::spawn(async move {
+        ps::client()
+            .post(url)
+            .header("x-api-key", key)
+            .header("anthropic-version", "2023-06-01")
+            .json(&json!({"model": "claude-sonnet-4-5", "max_tokens": 50,
+                "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ps::sandbox_seen(answers).await["requests"] != 1 {
+        assert!(Instant::now() < deadline, "the answer never went upstream");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), proxy.stop())
+        .await
+        .expect("the stop waited on the hung requests");
+    assert!(started.elapsed() >= Duration::from_millis(500), "no grace");
+
+    // Both callers see their request end, neither as a success.
+    let rest = tokio::time::timeout(Duration::from_secs(5), stream.collect::<Vec<_>>())
+        .await
+        .unwrap();
+    for chunk in rest.iter().flatten() {
+        text.push_str(&String::from_utf8_lossy(chunk));
+    }
+    assert!(!text.contains("[DONE]"), "{text}");
+    assert!(waiting.await.unwrap().is_err());
+
+    let rows = ps::usage(&db.pool, user.id).await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let stream_row = rows.iter().find(|r| r.model == "gpt-4o-mini").unwrap();
+    assert_eq!(stream_row.status_code, 499);
+    assert!(
+        stream_row.estimated && stream_row.output_tokens > 0,
+        "{stream_row:?}"
+    );
+    let answer_row = rows
+        .iter()
+        .find(|r| r.model == "claude-sonnet-4-5")
+        .unwrap();
+    assert_eq!(answer_row.status_code, 503);
+    assert_eq!(
+        (answer_row.output_tokens, answer_row.cost_microdollars),
+        (0, 0)
+    );
+    db.drop().await;
+}

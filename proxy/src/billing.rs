@@ -13,6 +13,10 @@ use uuid::Uuid;
 /// Status recorded for a stream the client abandoned (nginx's convention).
 pub const CLIENT_CLOSED: u16 = 499;
 
+/// Status recorded for a request sent upstream whose answer never came back through the
+/// proxy because the proxy cut it (its shutdown grace ran out) or its task failed.
+pub const CUT_BY_PROXY: u16 = 503;
+
 pub struct Billing {
     pub meter: Meter,
     pub user: Arc<UserState>,
@@ -25,6 +29,8 @@ pub struct Billing {
     pub created_at: DateTime<Utc>,
     /// Size of the request body, for an input estimate when no usage arrived.
     pub request_bytes: usize,
+    /// Recorded; a `Billing` dropped before that still meters its request (see `Drop`).
+    pub(crate) done: bool,
 }
 
 impl Billing {
@@ -33,7 +39,12 @@ impl Billing {
         self.finish(&Tally::default(), error.status().as_u16());
     }
 
-    pub fn finish(self, tally: &Tally, status: u16) {
+    pub fn finish(mut self, tally: &Tally, status: u16) {
+        self.record(tally, status);
+    }
+
+    fn record(&mut self, tally: &Tally, status: u16) {
+        self.done = true;
         let mut tokens = tally.tokens;
         let mut estimated = false;
         // Only answers produce tokens (499: the client left mid-answer); an error body is not output.
@@ -53,7 +64,7 @@ impl Billing {
             request_id: self.request_id.to_string(),
             user_id: self.user.user_id,
             api_key_id: self.key_id,
-            model: self.model,
+            model: std::mem::take(&mut self.model),
             provider: self.provider.as_str().to_owned(),
             input_tokens: count(tokens.input),
             output_tokens: count(tokens.output),
@@ -77,6 +88,16 @@ impl Billing {
             "request metered"
         );
         self.meter.record(&self.user, event);
+    }
+}
+
+/// Created once a request is going upstream: every way out of the request meters it, and a
+/// request dropped half-way (the runtime cut at the end of the shutdown grace) is no exception.
+impl Drop for Billing {
+    fn drop(&mut self) {
+        if !self.done {
+            self.record(&Tally::default(), CUT_BY_PROXY);
+        }
     }
 }
 

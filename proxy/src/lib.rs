@@ -38,11 +38,13 @@ pub struct App {
     writer: usage::Writer,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    shutdown_grace: std::time::Duration,
 }
 
 impl App {
     /// Serves the proxy on `addr` with one single-threaded runtime per core
-    /// (`server::per_core`) until `shutdown` resolves, then lets in-flight requests finish.
+    /// (`server::per_core`) until `shutdown` resolves, then lets in-flight requests finish
+    /// within the shutdown grace and cuts the rest (each still metered).
     pub async fn serve(
         &self,
         addr: std::net::SocketAddr,
@@ -53,8 +55,9 @@ impl App {
         tracing::info!(%addr, threads, "proxy listening");
         let (stop, stopped) = watch::channel(false);
         let router = self.router.clone();
+        let grace = self.shutdown_grace;
         let mut serving = tokio::task::spawn_blocking(move || {
-            server::per_core::serve(listener, threads, router, stopped)
+            server::per_core::serve(listener, threads, router, stopped, grace)
         });
         tokio::select! {
             ended = &mut serving => return ended.map_err(std::io::Error::other)?,
@@ -167,6 +170,7 @@ pub async fn build_with(options: Options) -> anyhow::Result<App> {
         writer,
         stop,
         tasks,
+        shutdown_grace: options.shutdown_grace,
     })
 }
 

@@ -5,7 +5,7 @@
 //! (base i mod n, key i mod m) in order. Proxy-only variables: `PROXY_RATE_PER_MINUTE`
 //! (per key, default 600), `PROXY_RATE_BURST` (default 60), `PROXY_SPILL_PATH` (default
 //! `.data/proxy-usage.spill`), `PROXY_UPSTREAM_HEADERS_TIMEOUT_SECS` (default 600) and
-//! `PROXY_UPSTREAM_IDLE_TIMEOUT_SECS` (default 300).
+//! `PROXY_UPSTREAM_IDLE_TIMEOUT_SECS` (default 300) and `PROXY_SHUTDOWN_GRACE_SECS` (default 20).
 
 use config::Config;
 use std::path::PathBuf;
@@ -48,6 +48,10 @@ pub struct Options {
     /// Upper bound of attempts across targets before giving up (failover).
     pub max_attempts: usize,
     pub upstream_timeouts: UpstreamTimeouts,
+    /// After a stop signal, how long requests under way may still run before they are cut
+    /// and metered for what they produced (`PROXY_SHUTDOWN_GRACE_SECS`, default 20: inside
+    /// the 30 s a supervisor such as Kubernetes waits before it kills).
+    pub shutdown_grace: Duration,
 }
 
 /// How long an upstream may keep the proxy waiting. Without them a provider that accepts a
@@ -120,6 +124,7 @@ impl Options {
                         .into(),
                 ),
             },
+            shutdown_grace: Duration::from_secs(env_u32("PROXY_SHUTDOWN_GRACE_SECS", 20).into()),
         }
     }
 }

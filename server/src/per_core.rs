@@ -27,12 +27,16 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 }
 
 /// Serves `app` on `threads` single-threaded runtimes until `stop` turns true, then lets each
-/// finish its in-flight requests. Blocks the calling thread (use `spawn_blocking`).
+/// finish its in-flight requests for up to `grace`; what still runs then is dropped with its
+/// runtime (a long stream would otherwise hold the process until its supervisor kills it,
+/// and whatever it would have done on the way out with it). Blocks the calling thread (use
+/// `spawn_blocking`).
 pub fn serve(
     listener: std::net::TcpListener,
     threads: usize,
     app: Router,
     stop: watch::Receiver<bool>,
+    grace: Duration,
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..threads.max(1))
@@ -46,6 +50,7 @@ pub fn serve(
         let mut stop = stop.clone();
         let accept = acceptor.take();
         let accept_stop = stop.clone();
+        let mut cut = stop.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -58,11 +63,20 @@ pub fn serve(
                             let listener = tokio::net::TcpListener::from_std(listener)?;
                             tokio::spawn(hand_out(listener, senders, accept_stop));
                         }
-                        axum::serve(Handoff(rx), app.into_make_service())
+                        let draining = axum::serve(Handoff(rx), app.into_make_service())
                             .with_graceful_shutdown(async move {
                                 let _ = stop.wait_for(|s| *s).await;
-                            })
-                            .await
+                            });
+                        tokio::select! {
+                            served = draining => served,
+                            () = async {
+                                let _ = cut.wait_for(|s| *s).await;
+                                tokio::time::sleep(grace).await;
+                            } => {
+                                tracing::warn!(grace_s = grace.as_secs_f64(), "requests still running at the end of the shutdown grace; cutting them");
+                                Ok(())
+                            }
+                        }
                     })
                 })?,
         );
@@ -154,7 +168,8 @@ mod tests {
             axum::routing::get(|| async { std::thread::current().name().unwrap_or("").to_owned() }),
         );
         let (stop, stopped) = watch::channel(false);
-        let serving = std::thread::spawn(move || serve(listener, 2, app, stopped));
+        let serving =
+            std::thread::spawn(move || serve(listener, 2, app, stopped, Duration::from_secs(5)));
         let names: Vec<String> = (0..6)
             .map(|_| {
                 use std::io::{Read, Write};

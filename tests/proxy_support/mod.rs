@@ -82,6 +82,7 @@ pub fn options(database_url: &str, sandbox: SocketAddr) -> Options {
         batch_wait: Duration::from_millis(10),
         max_attempts: 3,
         upstream_timeouts: proxy::options::UpstreamTimeouts::default(),
+        shutdown_grace: Duration::from_secs(20),
     }
 }
 

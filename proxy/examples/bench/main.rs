@@ -88,6 +88,7 @@ fn proxy(addr: SocketAddr, database_url: &str, upstream: SocketAddr) -> anyhow::
             batch_wait: proxy::options::BATCH_WAIT,
             max_attempts: 3,
             upstream_timeouts: proxy::options::UpstreamTimeouts::default(),
+            shutdown_grace: Duration::from_secs(20),
         };
         let app = proxy::build_with(options).await?;
         app.serve(addr, server::shutdown::signal()).await?;

@@ -40,7 +40,8 @@ async fn work(
         .as_ref()
         .and_then(|o| o.include_usage)
         .unwrap_or(false);
-    let billing = caller.billing(&shared, &ctx, &head.model, provider, prices, body.len());
+    let request_bytes = body.len();
+    let billing = || caller.billing(&shared, &ctx, &head.model, provider, prices, request_bytes);
     match provider {
         Provider::OpenAi => {
             // Metering must not depend on the client remembering to ask for usage.
@@ -49,6 +50,7 @@ async fn work(
             } else {
                 body
             };
+            let billing = billing();
             let res = match shared
                 .upstreams
                 .send(
@@ -89,6 +91,7 @@ async fn work(
             let translated =
                 translate::request::to_anthropic(&req, stream).map_err(ProxyError::BadRequest)?;
             let upstream_body = Bytes::from(translated.to_string());
+            let billing = billing();
             let res = match shared
                 .upstreams
                 .send(

@@ -81,6 +81,8 @@ impl Caller {
         prices: Prices,
         request_bytes: usize,
     ) -> Billing {
+        // Only once nothing about the request itself can fail any more: a Billing always
+        // records an event, and a request refused as malformed is not metered.
         Billing {
             meter: shared.meter.clone(),
             user: self.user.clone(),
@@ -92,6 +94,7 @@ impl Caller {
             started: ctx.started,
             created_at: ctx.created_at,
             request_bytes,
+            done: false,
         }
     }
 }
