@@ -325,15 +325,13 @@ async fn a_large_prompt_is_accepted() {
         .as_str()
         .unwrap()
         .contains("32 MiB"));
-    let res = ps::client()
-        .post(proxy.url("/v1/messages"))
-        .header("x-api-key", &user.key)
-        .header("anthropic-version", "2023-06-01")
-        .json(&json!({"model": "claude-sonnet-4-5", "max_tokens": 10,
-            "messages": [{"role": "user", "content": huge}]}))
-        .send()
-        .await
-        .unwrap();
+    let res = ps::post_messages(
+        &proxy,
+        &user.key,
+        &json!({"model": "claude-sonnet-4-5", "max_tokens": 10,
+            "messages": [{"role": "user", "content": huge}]}),
+    )
+    .await;
     assert_eq!(res.status(), 413);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["type"], "error");

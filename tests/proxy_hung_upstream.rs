@@ -13,6 +13,7 @@ use futures::StreamExt;
 use proxy::options::UpstreamTimeouts;
 use proxy_support as ps;
 use serde_json::{json, Value};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// Timeouts short enough for a test, long enough that a healthy sandbox never trips them.
@@ -21,6 +22,23 @@ fn short() -> UpstreamTimeouts {
         headers: Duration::from_millis(400),
         idle: Duration::from_millis(400),
     }
+}
+
+/// A proxy with short upstream timeouts in front of one sandbox set to `settings`.
+async fn setup(settings: Value) -> (TestDb, SocketAddr, ps::RunningProxy, ps::TestUser) {
+    let db = TestDb::new().await;
+    let sandbox = ps::start_sandbox().await;
+    ps::sandbox_ai(sandbox, settings).await;
+    let user = ps::user(&db.pool, Some(("basic", "active")), None).await;
+    let mut options = ps::options(&db.url, sandbox);
+    options.upstream_timeouts = short();
+    let proxy = ps::RunningProxy::start(options).await;
+    (db, sandbox, proxy, user)
+}
+
+fn claude_message(stream: bool) -> Value {
+    json!({"model": "claude-sonnet-4-5", "max_tokens": 50, "stream": stream,
+        "messages": [{"role": "user", "content": "Say hello"}]})
 }
 
 #[tokio::test]
@@ -61,13 +79,7 @@ async fn an_upstream_that_sends_no_headers_in_time_fails_over_to_the_next() {
 
 #[tokio::test]
 async fn when_every_upstream_hangs_the_caller_gets_a_504_in_its_format_and_it_is_metered() {
-    let db = TestDb::new().await;
-    let hung = ps::start_sandbox().await;
-    ps::sandbox_ai(hung, json!({"first_token_ms": 30_000})).await;
-    let user = ps::user(&db.pool, Some(("basic", "active")), None).await;
-    let mut options = ps::options(&db.url, hung);
-    options.upstream_timeouts = short();
-    let proxy = ps::RunningProxy::start(options).await;
+    let (db, hung, proxy, user) = setup(json!({"first_token_ms": 30_000})).await;
 
     let started = Instant::now();
     let res = ps::post_chat(&proxy, &user.key, "gpt-4o-mini", false).await;
@@ -83,15 +95,7 @@ async fn when_every_upstream_hangs_the_caller_gets_a_504_in_its_format_and_it_is
     );
     assert_eq!(ps::sandbox_seen(hung).await["requests"], 3);
 
-    let res = ps::client()
-        .post(proxy.url("/v1/messages"))
-        .header("x-api-key", &user.key)
-        .header("anthropic-version", "2023-06-01")
-        .json(&json!({"model": "claude-sonnet-4-5", "max_tokens": 50,
-            "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .unwrap();
+    let res = ps::post_messages(&proxy, &user.key, &claude_message(false)).await;
     assert_eq!(res.status(), 504);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["type"], "error");
@@ -112,14 +116,8 @@ async fn when_every_upstream_hangs_the_caller_gets_a_504_in_its_format_and_it_is
 
 #[tokio::test]
 async fn a_stream_that_goes_quiet_is_ended_and_metered_for_what_it_produced() {
-    let db = TestDb::new().await;
-    let sandbox = ps::start_sandbox().await;
     // Two tokens, then nothing, the connection open: a provider that hangs mid-answer.
-    ps::sandbox_ai(sandbox, json!({"tokens": 8, "stall_after": 2})).await;
-    let user = ps::user(&db.pool, Some(("basic", "active")), None).await;
-    let mut options = ps::options(&db.url, sandbox);
-    options.upstream_timeouts = short();
-    let proxy = ps::RunningProxy::start(options).await;
+    let (db, sandbox, proxy, user) = setup(json!({"tokens": 8, "stall_after": 2})).await;
 
     for (path, model) in [
         ("/v1/chat/completions", "gpt-4o-mini"),
@@ -127,36 +125,13 @@ async fn a_stream_that_goes_quiet_is_ended_and_metered_for_what_it_produced() {
         ("/v1/messages", "claude-sonnet-4-5"),
     ] {
         let started = Instant::now();
-        let res = ps::client()
-            .post(proxy.url(path))
-            .bearer_auth(&user.key)
-            .header("anthropic-version", "2023-06-01")
-            .json(&json!({"model": model, "stream": true, "max_tokens": 50,
-                "messages": [{"role": "user", "content": "Say hello"}]}))
-            .send()
-            .await
-            .unwrap();
+        let res = if path == "/v1/messages" {
+            ps::post_messages(&proxy, &user.key, &claude_message(true)).await
+        } else {
+            ps::post_chat(&proxy, &user.key, model, true).await
+        };
         assert_eq!(res.status(), 200, "{path} {model}");
-        let mut stream = res.bytes_stream();
-        let mut text = String::new();
-        let mut broke = false;
-        // Bounded, so that a proxy that waits on the hung provider fails here, not hangs.
-        let read = tokio::time::timeout(Duration::from_secs(10), async {
-            while let Some(chunk) = stream.next().await {
-                match chunk {
-                    Ok(c) => text.push_str(&String::from_utf8_lossy(&c)),
-                    Err(_) => {
-                        broke = true;
-                        break;
-                    }
-                }
-            }
-        })
-        .await;
-        assert!(
-            read.is_ok(),
-            "{path} {model}: the stream hung with its provider"
-        );
+        let (text, broke) = ps::read_stream(res).await;
         assert!(
             broke,
             "{path} {model}: the quiet stream ended as if complete: {text}"
@@ -188,11 +163,7 @@ async fn a_stream_that_goes_quiet_is_ended_and_metered_for_what_it_produced() {
 
 #[tokio::test]
 async fn a_non_streamed_answer_that_breaks_off_is_metered_as_failed() {
-    let db = TestDb::new().await;
-    let sandbox = ps::start_sandbox().await;
-    ps::sandbox_ai(sandbox, json!({"cut_after": 1})).await;
-    let user = ps::user(&db.pool, Some(("basic", "active")), None).await;
-    let proxy = ps::RunningProxy::start(ps::options(&db.url, sandbox)).await;
+    let (db, sandbox, proxy, user) = setup(json!({"cut_after": 1})).await;
 
     for model in ["gpt-4o-mini", "claude-sonnet-4-5"] {
         let res = ps::post_chat(&proxy, &user.key, model, false).await;
@@ -200,15 +171,7 @@ async fn a_non_streamed_answer_that_breaks_off_is_metered_as_failed() {
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["error"]["code"], "upstream_unavailable", "{model}");
     }
-    let res = ps::client()
-        .post(proxy.url("/v1/messages"))
-        .header("x-api-key", &user.key)
-        .header("anthropic-version", "2023-06-01")
-        .json(&json!({"model": "claude-sonnet-4-5", "max_tokens": 50,
-            "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .unwrap();
+    let res = ps::post_messages(&proxy, &user.key, &claude_message(false)).await;
     assert_eq!(res.status(), 502);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"]["type"], "api_error");
@@ -224,24 +187,14 @@ async fn a_non_streamed_answer_that_breaks_off_is_metered_as_failed() {
 
 #[tokio::test]
 async fn a_slow_but_steady_stream_outlasting_the_idle_timeout_is_not_cut() {
-    let db = TestDb::new().await;
-    let sandbox = ps::start_sandbox().await;
     // 8 tokens 150 ms apart: 1.2 s in all, three times the idle timeout, never quiet for it.
-    ps::sandbox_ai(sandbox, json!({"tokens": 8, "inter_token_ms": 150})).await;
-    let user = ps::user(&db.pool, Some(("basic", "active")), None).await;
-    let mut options = ps::options(&db.url, sandbox);
-    options.upstream_timeouts = short();
-    let proxy = ps::RunningProxy::start(options).await;
+    let (db, _, proxy, user) = setup(json!({"tokens": 8, "inter_token_ms": 150})).await;
 
     for model in ["gpt-4o-mini", "claude-sonnet-4-5"] {
         let res = ps::post_chat(&proxy, &user.key, model, true).await;
         assert_eq!(res.status(), 200);
-        let text: Vec<_> = res.bytes_stream().collect().await;
-        assert!(text.iter().all(Result::is_ok), "{model}: the stream broke");
-        let text: String = text
-            .into_iter()
-            .map(|c| String::from_utf8_lossy(&c.unwrap()).into_owned())
-            .collect();
+        let (text, broke) = ps::read_stream(res).await;
+        assert!(!broke, "{model}: the stream broke");
         assert!(text.trim_end().ends_with("data: [DONE]"), "{model}: {text}");
     }
     let rows = ps::wait_usage(&db.pool, user.id, 2, Duration::from_secs(5)).await;
@@ -284,8 +237,7 @@ async fn a_stop_cuts_what_still_runs_after_the_grace_and_meters_it() {
             .post(url)
             .header("x-api-key", key)
             .header("anthropic-version", "2023-06-01")
-            .json(&json!({"model": "claude-sonnet-4-5", "max_tokens": 50,
-                "messages": [{"role": "user", "content": "hi"}]}))
+            .json(&claude_message(false))
             .send()
             .await
     });

@@ -254,6 +254,42 @@ pub async fn post_chat(
         .unwrap()
 }
 
+/// An Anthropic Messages request through `proxy`, as the Anthropic SDK sends it.
+pub async fn post_messages(
+    proxy: &RunningProxy,
+    key: &str,
+    body: &serde_json::Value,
+) -> reqwest::Response {
+    client()
+        .post(proxy.url("/v1/messages"))
+        .header("x-api-key", key)
+        .header("anthropic-version", "2023-06-01")
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Reads a streamed answer to its end: the text, and whether it broke off with an error
+/// rather than ending. Bounded at 10 s, so that a stream left hanging fails the test.
+pub async fn read_stream(res: reqwest::Response) -> (String, bool) {
+    use futures::StreamExt;
+    let mut stream = res.bytes_stream();
+    let mut text = String::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(c) => text.push_str(&String::from_utf8_lossy(&c)),
+                Err(_) => return true,
+            }
+        }
+        false
+    })
+    .await;
+    let broke = read.expect("the stream hung");
+    (text, broke)
+}
+
 pub fn chat_body(model: &str, stream: bool) -> serde_json::Value {
     serde_json::json!({
         "model": model,
