@@ -38,7 +38,7 @@ pub struct App {
     writer: usage::Writer,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
-    shutdown_grace: std::time::Duration,
+    limits: server::per_core::Limits,
 }
 
 impl App {
@@ -55,9 +55,9 @@ impl App {
         tracing::info!(%addr, threads, "proxy listening");
         let (stop, stopped) = watch::channel(false);
         let router = self.router.clone();
-        let grace = self.shutdown_grace;
+        let limits = self.limits;
         let mut serving = tokio::task::spawn_blocking(move || {
-            server::per_core::serve(listener, threads, router, stopped, grace)
+            server::per_core::serve(listener, threads, router, stopped, limits)
         });
         tokio::select! {
             ended = &mut serving => return ended.map_err(std::io::Error::other)?,
@@ -170,7 +170,10 @@ pub async fn build_with(options: Options) -> anyhow::Result<App> {
         writer,
         stop,
         tasks,
-        shutdown_grace: options.shutdown_grace,
+        limits: server::per_core::Limits {
+            grace: options.shutdown_grace,
+            idle: options.client_idle_timeout,
+        },
     })
 }
 

@@ -5,7 +5,8 @@
 //! (base i mod n, key i mod m) in order. Proxy-only variables: `PROXY_RATE_PER_MINUTE`
 //! (per key, default 600), `PROXY_RATE_BURST` (default 60), `PROXY_SPILL_PATH` (default
 //! `.data/proxy-usage.spill`), `PROXY_UPSTREAM_HEADERS_TIMEOUT_SECS` (default 600) and
-//! `PROXY_UPSTREAM_IDLE_TIMEOUT_SECS` (default 300) and `PROXY_SHUTDOWN_GRACE_SECS` (default 20).
+//! `PROXY_UPSTREAM_IDLE_TIMEOUT_SECS` (default 300), `PROXY_SHUTDOWN_GRACE_SECS` (default 20)
+//! and `PROXY_CLIENT_IDLE_TIMEOUT_SECS` (default 60).
 
 use config::Config;
 use std::path::PathBuf;
@@ -52,6 +53,10 @@ pub struct Options {
     /// and metered for what they produced (`PROXY_SHUTDOWN_GRACE_SECS`, default 20: inside
     /// the 30 s a supervisor such as Kubernetes waits before it kills).
     pub shutdown_grace: Duration,
+    /// A client connection that sends no complete request head for this long (idle between
+    /// keep-alive requests, or dribbling headers) is closed
+    /// (`PROXY_CLIENT_IDLE_TIMEOUT_SECS`, default 60).
+    pub client_idle_timeout: Duration,
 }
 
 /// How long an upstream may keep the proxy waiting. Without them a provider that accepts a
@@ -125,6 +130,9 @@ impl Options {
                 ),
             },
             shutdown_grace: Duration::from_secs(env_u32("PROXY_SHUTDOWN_GRACE_SECS", 20).into()),
+            client_idle_timeout: Duration::from_secs(
+                env_u32("PROXY_CLIENT_IDLE_TIMEOUT_SECS", 60).max(1).into(),
+            ),
         }
     }
 }

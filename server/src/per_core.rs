@@ -6,10 +6,16 @@
 //! hashes each connection's addresses instead, so a client with a few long-lived connections
 //! (64 in the benchmark split 27 / 37) could load one core and leave another idle.
 
+use axum::body::Body;
 use axum::Router;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+use tower::ServiceExt;
 
 type Handed = (std::net::TcpStream, SocketAddr);
 
@@ -26,17 +32,29 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     socket.listen(1024)?.into_std()
 }
 
+/// How long serving may wait on a connection: for in-flight requests after the stop, and
+/// for a request's head on an open connection.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// After `stop`, in-flight requests may run this long; what still runs then is dropped
+    /// with its runtime (a long stream would otherwise hold the process until its supervisor
+    /// kills it, and whatever it would have done on the way out with it).
+    pub grace: Duration,
+    /// A connection that does not deliver a complete request head within this is closed:
+    /// an idle keep-alive connection, or a client dribbling its headers, would otherwise hold
+    /// a connection and a file descriptor for as long as it liked.
+    pub idle: Duration,
+}
+
 /// Serves `app` on `threads` single-threaded runtimes until `stop` turns true, then lets each
-/// finish its in-flight requests for up to `grace`; what still runs then is dropped with its
-/// runtime (a long stream would otherwise hold the process until its supervisor kills it,
-/// and whatever it would have done on the way out with it). Blocks the calling thread (use
+/// finish its in-flight requests within `limits.grace`. Blocks the calling thread (use
 /// `spawn_blocking`).
 pub fn serve(
     listener: std::net::TcpListener,
     threads: usize,
     app: Router,
     stop: watch::Receiver<bool>,
-    grace: Duration,
+    limits: Limits,
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..threads.max(1))
@@ -47,10 +65,9 @@ pub fn serve(
     let mut handles = Vec::new();
     for (n, rx) in receivers.into_iter().enumerate() {
         let app = app.clone();
-        let mut stop = stop.clone();
+        let stop = stop.clone();
         let accept = acceptor.take();
         let accept_stop = stop.clone();
-        let mut cut = stop.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -63,21 +80,10 @@ pub fn serve(
                             let listener = tokio::net::TcpListener::from_std(listener)?;
                             tokio::spawn(hand_out(listener, senders, accept_stop));
                         }
-                        let draining = axum::serve(Handoff(rx), app.into_make_service())
-                            .with_graceful_shutdown(async move {
-                                let _ = stop.wait_for(|s| *s).await;
-                            });
-                        tokio::select! {
-                            served = draining => served,
-                            () = async {
-                                let _ = cut.wait_for(|s| *s).await;
-                                tokio::time::sleep(grace).await;
-                            } => {
-                                tracing::warn!(grace_s = grace.as_secs_f64(), "requests still running at the end of the shutdown grace; cutting them");
-                                Ok(())
-                            }
-                        }
+                        serve_handed(rx, app, stop, limits).await;
+                        Ok(())
                     })
+                    // The runtime is dropped here, with any request the grace did not see end.
                 })?,
         );
     }
@@ -90,6 +96,54 @@ pub fn serve(
         }
     }
     result
+}
+
+/// Serves the connections handed to this thread until `stop`, then drains them.
+async fn serve_handed(
+    mut handed: mpsc::UnboundedReceiver<Handed>,
+    app: Router,
+    mut stop: watch::Receiver<bool>,
+    limits: Limits,
+) {
+    // HTTP/1.1 only: the AI SDKs speak it, and the auto-detecting builder waits for a
+    // connection's first bytes (to tell HTTP/2 from HTTP/1) with no timeout at all.
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.idle);
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            next = handed.recv() => match next {
+                Some(next) => next,
+                None => break,
+            },
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        // Registers the socket with this thread's runtime.
+        let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
+            continue;
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
+            app.clone().oneshot(req.map(Body::new))
+        });
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    if tokio::time::timeout(limits.grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace_s = limits.grace.as_secs_f64(),
+            "requests still running at the end of the shutdown grace; cutting them"
+        );
+    }
 }
 
 /// Accepts until `stop`, giving each connection to the next thread in turn.
@@ -119,33 +173,6 @@ async fn hand_out(
     }
 }
 
-/// The connections handed to one serving thread, as axum's listener.
-struct Handoff(mpsc::UnboundedReceiver<Handed>);
-
-impl axum::serve::Listener for Handoff {
-    type Io = tokio::net::TcpStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let Some((stream, peer)) = self.0.recv().await else {
-                // Accepting stopped: the graceful shutdown ends this server.
-                return std::future::pending().await;
-            };
-            // Registers the socket with this thread's runtime.
-            if let Ok(stream) = tokio::net::TcpStream::from_std(stream) {
-                return (stream, peer);
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Err(std::io::Error::other(
-            "handed-off connections have no one listener",
-        ))
-    }
-}
-
 /// One serving thread per core the process may use.
 pub fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -168,8 +195,11 @@ mod tests {
             axum::routing::get(|| async { std::thread::current().name().unwrap_or("").to_owned() }),
         );
         let (stop, stopped) = watch::channel(false);
-        let serving =
-            std::thread::spawn(move || serve(listener, 2, app, stopped, Duration::from_secs(5)));
+        let limits = Limits {
+            grace: Duration::from_secs(5),
+            idle: Duration::from_millis(300),
+        };
+        let serving = std::thread::spawn(move || serve(listener, 2, app, stopped, limits));
         let names: Vec<String> = (0..6)
             .map(|_| {
                 use std::io::{Read, Write};
@@ -188,6 +218,31 @@ mod tests {
         // A taken address is refused.
         let taken = rt.block_on(async { bind(addr) });
         assert_eq!(taken.unwrap_err().kind(), std::io::ErrorKind::AddrInUse);
+
+        // A connection that sends nothing, or half a request head, is closed after the idle
+        // limit (300 ms here) rather than held open.
+        let full = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n";
+        for sent in [&b""[..], b"GET / HTTP/1.1\r\nhost: x\r\n", full] {
+            use std::io::{Read, Write};
+            let mut c = std::net::TcpStream::connect(addr).unwrap();
+            c.write_all(sent).unwrap();
+            if sent == full {
+                // Answered, then kept alive: idle from then on.
+                let mut answer = [0u8; 1024];
+                let n = c.read(&mut answer).unwrap();
+                assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+            }
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let started = std::time::Instant::now();
+            let mut rest = Vec::new();
+            let closed = c.read_to_end(&mut rest);
+            assert!(closed.is_ok(), "still open after 5 s: {closed:?}");
+            let took = started.elapsed();
+            assert!(
+                took >= Duration::from_millis(250) && took < Duration::from_secs(3),
+                "{took:?}"
+            );
+        }
         stop.send(true).unwrap();
         serving.join().unwrap().unwrap();
     }

@@ -83,6 +83,7 @@ pub fn options(database_url: &str, sandbox: SocketAddr) -> Options {
         max_attempts: 3,
         upstream_timeouts: proxy::options::UpstreamTimeouts::default(),
         shutdown_grace: Duration::from_secs(20),
+        client_idle_timeout: Duration::from_secs(60),
     }
 }
 

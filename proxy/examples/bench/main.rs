@@ -89,6 +89,7 @@ fn proxy(addr: SocketAddr, database_url: &str, upstream: SocketAddr) -> anyhow::
             max_attempts: 3,
             upstream_timeouts: proxy::options::UpstreamTimeouts::default(),
             shutdown_grace: Duration::from_secs(20),
+            client_idle_timeout: Duration::from_secs(60),
         };
         let app = proxy::build_with(options).await?;
         app.serve(addr, server::shutdown::signal()).await?;
