@@ -227,6 +227,38 @@ async fn an_event_postgres_refuses_is_set_aside_and_metering_goes_on() {
     db.drop().await;
 }
 
+/// An event for a month that has no partition yet (the UsageScheduler keeps a few months
+/// ahead, but a clock can be off): Postgres reports no partition, the writer creates the
+/// month's partition and writes the event, and it is not set aside as refused.
+#[tokio::test]
+async fn an_event_in_a_month_without_a_partition_gets_one_and_is_written() {
+    let db = TestDb::new().await;
+    let sandbox = ps::start_sandbox().await;
+    let user = ps::user(&db.pool, Some(("basic", "active")), None).await;
+    let options = ps::options(&db.url, sandbox);
+    let later = chrono::DateTime::parse_from_rfc3339("2031-06-15T12:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let events = [
+        usage_event(&user, "now", Utc::now(), 10),
+        usage_event(&user, "later", later, 20),
+    ];
+    write_spill(&options, &events);
+    let proxy = ps::RunningProxy::start(options.clone()).await;
+    let rows = ps::wait_usage(&db.pool, user.id, 2, Duration::from_secs(10)).await;
+    proxy.stop_keeping_files().await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let (made,): (Option<String>,) =
+        sqlx::query_as("SELECT to_regclass('usage_events_2031_06')::text")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(made.as_deref(), Some("usage_events_2031_06"));
+    assert!(!options.spill_path.with_extension("rejected").exists());
+    let _ = std::fs::remove_dir_all(options.spill_path.parent().unwrap());
+    db.drop().await;
+}
+
 fn spill_is_empty(path: &std::path::Path) -> bool {
     std::fs::read_to_string(path).map_or(true, |s| s.trim().is_empty())
 }

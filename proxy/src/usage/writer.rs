@@ -269,12 +269,17 @@ fn never_stored(e: &sqlx::Error) -> bool {
     }
 }
 
-/// Inserts a batch, creating a missing monthly partition once if Postgres asks for it.
+/// Inserts a batch, creating a missing monthly partition once if Postgres reports one missing.
 async fn insert_with_partitions(pool: &PgPool, batch: &[UsageEvent]) -> Result<(), sqlx::Error> {
     let first = tokio::time::timeout(WRITE_TIMEOUT, insert::batch(pool, batch)).await;
     match first {
         Err(_) => Err(sqlx::Error::PoolTimedOut),
-        Ok(Err(sqlx::Error::Database(e))) if e.code().as_deref() == Some("23514") => {
+        // "No partition of relation … found for row": a CHECK violation's SQLSTATE, but with
+        // no constraint named (a real CHECK violation names its constraint, and no partition
+        // would help it).
+        Ok(Err(sqlx::Error::Database(e)))
+            if e.code().as_deref() == Some("23514") && e.constraint().is_none() =>
+        {
             let mut months: Vec<chrono::NaiveDate> =
                 batch.iter().map(|e| e.created_at.date_naive()).collect();
             months.sort_unstable();
