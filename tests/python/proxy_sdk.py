@@ -266,4 +266,21 @@ def _():
         assert e.status_code == 404
 
 
+@check("errors: an API the proxy does not serve is a 404 whose message names what it serves")
+def _():
+    try:
+        oa.responses.create(model="gpt-4o-mini", input="hi")
+        raise AssertionError("served the Responses API")
+    except openai.NotFoundError as e:
+        assert e.code == "unknown_url", e.body
+        assert "POST /v1/responses" in str(e) and "/v1/chat/completions" in str(e), str(e)
+    try:
+        an.messages.count_tokens(
+            model="claude-sonnet-4-5", messages=[{"role": "user", "content": "x"}]
+        )
+        raise AssertionError("served count_tokens")
+    except anthropic.NotFoundError as e:
+        assert "/v1/messages" in str(e), str(e)
+
+
 print(f"METERED {metered}")
