@@ -51,22 +51,14 @@ async fn work(
                 body
             };
             let billing = billing();
-            let res = match shared
-                .upstreams
-                .send(
-                    provider,
-                    Path::ChatCompletions,
-                    upstream_body,
-                    &AnthropicHeaders::default(),
-                )
-                .await
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    billing.fail(&e);
-                    return Err(e);
-                }
-            };
+            let (res, billing) = routes::send(
+                &shared,
+                billing,
+                Path::ChatCompletions,
+                upstream_body,
+                &AnthropicHeaders::default(),
+            )
+            .await?;
             let passed = Passed::of(&res);
             if stream && passed.ok() {
                 let mode = if wants_usage {
@@ -92,22 +84,14 @@ async fn work(
                 translate::request::to_anthropic(&req, stream).map_err(ProxyError::BadRequest)?;
             let upstream_body = Bytes::from(translated.to_string());
             let billing = billing();
-            let res = match shared
-                .upstreams
-                .send(
-                    provider,
-                    Path::Messages,
-                    upstream_body,
-                    &AnthropicHeaders::default(),
-                )
-                .await
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    billing.fail(&e);
-                    return Err(e);
-                }
-            };
+            let (res, billing) = routes::send(
+                &shared,
+                billing,
+                Path::Messages,
+                upstream_body,
+                &AnthropicHeaders::default(),
+            )
+            .await?;
             let status = res.status().as_u16();
             if !res.status().is_success() {
                 let (bytes, billing) = routes::read_answer(&shared, res, billing).await?;

@@ -32,22 +32,14 @@ async fn work(
         .filter(|(p, _)| *p == Provider::OpenAi)
         .ok_or_else(|| ProxyError::UnknownModel(head.model.clone()))?;
     let billing = caller.billing(&shared, &ctx, &head.model, provider, prices, body.len());
-    let res = match shared
-        .upstreams
-        .send(
-            provider,
-            Path::Embeddings,
-            body,
-            &AnthropicHeaders::default(),
-        )
-        .await
-    {
-        Ok(r) => r,
-        Err(e) => {
-            billing.fail(&e);
-            return Err(e);
-        }
-    };
+    let (res, billing) = routes::send(
+        &shared,
+        billing,
+        Path::Embeddings,
+        body,
+        &AnthropicHeaders::default(),
+    )
+    .await?;
     let passed = Passed::of(&res);
     let (bytes, billing) = routes::read_answer(&shared, res, billing).await?;
     let mut tally = Tally::default();

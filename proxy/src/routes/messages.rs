@@ -38,17 +38,7 @@ async fn work(
         version: headers.get("anthropic-version").cloned(),
         beta: headers.get("anthropic-beta").cloned(),
     };
-    let res = match shared
-        .upstreams
-        .send(provider, Path::Messages, body, &anthropic)
-        .await
-    {
-        Ok(r) => r,
-        Err(e) => {
-            billing.fail(&e);
-            return Err(e);
-        }
-    };
+    let (res, billing) = routes::send(&shared, billing, Path::Messages, body, &anthropic).await?;
     let passed = Passed::of(&res);
     if stream && passed.ok() {
         let relay = Relay::new(shared.upstreams.chunks(res), provider, Mode::Raw, billing);

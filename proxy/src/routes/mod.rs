@@ -13,7 +13,7 @@ use crate::catalog::{Prices, Provider};
 use crate::errors::{Dialect, ProxyError};
 use crate::keys::{Access, KeyStore, UserState};
 use crate::ratelimit::Limiter;
-use crate::upstream::{Answer, Upstreams};
+use crate::upstream::{Answer, AnthropicHeaders, Path, Upstreams};
 use crate::usage::Meter;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
@@ -156,6 +156,28 @@ async fn admit(
         key_id: entry.key_id,
         user,
     })
+}
+
+/// Sends the request upstream (with failover). When no answer comes, the request is metered
+/// as failed, with the status the caller gets, before the error goes back.
+pub async fn send(
+    shared: &Shared,
+    billing: Billing,
+    path: Path,
+    body: Bytes,
+    anthropic: &AnthropicHeaders,
+) -> Result<(Answer, Billing), ProxyError> {
+    match shared
+        .upstreams
+        .send(billing.provider, path, body, anthropic)
+        .await
+    {
+        Ok(res) => Ok((res, billing)),
+        Err(e) => {
+            billing.fail(&e);
+            Err(e)
+        }
+    }
 }
 
 /// Reads a whole answer. If its body breaks off or goes quiet, the request is metered as

@@ -151,19 +151,20 @@ pub fn whole(answer: &Value, settings: &Settings) -> axum::response::Response {
     }
     let bytes = Bytes::from(answer.to_string());
     let half = bytes.slice(..bytes.len() / 2);
-    let body = futures::stream::once(async move { Ok(half) }).chain(futures::stream::once(async {
-        // Let the headers and the first half reach the wire (hyper writes on the next poll),
-        // so the reader sees an accepted answer break, not a refused request.
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "cut",
-        ))
-    }));
+    let body = futures::stream::once(async move { Ok(half) })
+        .chain(futures::stream::once(async { Err(broken_off().await) }));
     axum::response::Response::builder()
         .header(axum::http::header::CONTENT_TYPE, "application/json")
         .body(Body::from_stream(body))
         .unwrap_or_else(|_| axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// The error that breaks a body off, as a crashed upstream would. It comes after what was
+/// sent has reached the wire (hyper writes on the next poll), so the reader sees an accepted
+/// answer break, not a refused request.
+async fn broken_off() -> std::io::Error {
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cut")
 }
 
 /// One SSE frame; `token` frames are the ones paced and counted by `cut_after`.
@@ -224,10 +225,7 @@ pub fn paced(frames: Vec<Frame>, settings: &Settings, abandoned: Arc<AtomicU64>)
                 std::future::pending::<()>().await;
             }
             if cut.is_some_and(|c| st.sent_tokens >= c) {
-                // Let what was sent reach the wire first (hyper writes on the next poll), so
-                // the reader sees a started stream break, not a refused request.
-                tokio::time::sleep(Duration::from_millis(30)).await;
-                let err = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cut");
+                let err = broken_off().await;
                 // Drain so the stream ends after the error (a cut is not an abandonment).
                 st.frames = Vec::new().into_iter();
                 st.abandoned = None;
