@@ -360,6 +360,7 @@ async fn unknown_routes_and_methods_get_errors_in_the_callers_format() {
         .await
         .unwrap();
     assert_eq!(res.status(), 404);
+    let first_id = request_id(&res);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unknown_url");
     let message = body["error"]["message"].as_str().unwrap();
@@ -373,6 +374,7 @@ async fn unknown_routes_and_methods_get_errors_in_the_callers_format() {
         .await
         .unwrap();
     assert_eq!(res.status(), 405);
+    assert_ne!(request_id(&res), first_id, "each answer has its own id");
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "method_not_allowed");
 
@@ -385,6 +387,7 @@ async fn unknown_routes_and_methods_get_errors_in_the_callers_format() {
         .await
         .unwrap();
     assert_eq!(res.status(), 404);
+    request_id(&res);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["type"], "error");
     assert_eq!(body["error"]["type"], "not_found_error");
@@ -397,4 +400,15 @@ async fn unknown_routes_and_methods_get_errors_in_the_callers_format() {
     assert_eq!(ps::sandbox_seen(sandbox).await["requests"], 0);
     proxy.stop().await;
     db.drop().await;
+}
+
+/// The answer's `x-request-id`, which must be there and be a UUID.
+fn request_id(res: &reqwest::Response) -> uuid::Uuid {
+    let id = res
+        .headers()
+        .get("x-request-id")
+        .expect("an x-request-id header")
+        .to_str()
+        .unwrap();
+    id.parse().unwrap_or_else(|_| panic!("not a UUID: {id}"))
 }

@@ -112,6 +112,7 @@ async fn serve_handed(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.idle);
     let graceful = GracefulShutdown::new();
+    tokio::spawn(keep_a_timer_due_soon());
     loop {
         let (stream, peer) = tokio::select! {
             next = handed.recv() => match next {
@@ -143,6 +144,21 @@ async fn serve_handed(
             grace_s = limits.grace.as_secs_f64(),
             "requests still running at the end of the shutdown grace; cutting them"
         );
+    }
+}
+
+/// Keeps a timer due within half a second in this thread's runtime, for as long as it runs.
+/// Tokio wakes its own driver (an eventfd write, then an extra `epoll_wait`) whenever a
+/// timer is registered that falls due before everything already in its wheel, even from the
+/// thread that drives it. Each request registers a far-off one (hyper's header-read timer,
+/// 60 s; the upstream headers timeout, 600 s), and with nothing nearer in the wheel about
+/// half of them were "sooner": two wasted syscalls per request, measured with `perf trace`.
+/// With this tick in the wheel none are.
+async fn keep_a_timer_due_soon() {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
     }
 }
 
