@@ -101,8 +101,18 @@ fn proxy(addr: SocketAddr, database_url: &str, upstream: SocketAddr) -> anyhow::
 struct Children(Vec<Child>);
 
 impl Drop for Children {
+    /// SIGTERM, so that a program the proxy runs under (BENCH_PROXY_UNDER) writes its report
+    /// as the proxy exits; SIGKILL for what is still there after 30 s.
     fn drop(&mut self) {
+        for c in &self.0 {
+            // SAFETY: signals a child this process started and has not yet reaped.
+            unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
         for c in &mut self.0 {
+            while matches!(c.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -333,8 +343,21 @@ fn bench() -> anyhow::Result<()> {
             .spawn()?,
     );
     wait_ready(up, "/healthz");
+    // BENCH_PROXY_UNDER runs the proxy under another program, e.g. `valgrind --tool=callgrind`
+    // to count the instructions a request costs (the same count whatever else the machine does).
+    let under: Vec<String> = std::env::var("BENCH_PROXY_UNDER")
+        .map(|v| v.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    let mut proxy_cmd = match under.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(&exe);
+            c
+        }
+        None => Command::new(&exe),
+    };
     children.0.push(
-        Command::new(&exe)
+        proxy_cmd
             .arg("proxy")
             .arg(px.to_string())
             .arg(&database_url)
@@ -355,6 +378,9 @@ fn bench() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5_000);
+    let streamed: Option<usize> = std::env::var("BENCH_STREAMED")
+        .ok()
+        .and_then(|v| v.parse().ok());
     let secs: u64 = std::env::var("BENCH_SECONDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -385,10 +411,11 @@ fn bench() -> anyhow::Result<()> {
         let (a50, a99) = (us(p50) - us(d50), us(p99) - us(d99));
         println!("  added         p50 {a50:>8.1} µs   p99 {a99:>8.1} µs   (targets ≤ 100 / ≤ 500)");
 
-        let (ds, dsf) = sequential(up, &direct_s, n / 2).await;
-        let (ps, psf) = sequential(px, &through_s, n / 2).await;
-        proxied_requests += n / 2 + n / 20;
-        println!("\nstreaming (SSE, 16 tokens), {} requests each: time to first body byte", n / 2);
+        let ns = streamed.unwrap_or(n / 2);
+        let (ds, dsf) = sequential(up, &direct_s, ns).await;
+        let (ps, psf) = sequential(px, &through_s, ns).await;
+        proxied_requests += ns + ns / 10;
+        println!("\nstreaming (SSE, 16 tokens), {ns} requests each: time to first body byte");
         println!("  direct        p50 {:>8.1} µs   p99 {:>8.1} µs   (whole stream p50 {:.1} µs)", us(pct(&dsf, 0.5)), us(pct(&dsf, 0.99)), us(pct(&ds, 0.5)));
         println!("  through proxy p50 {:>8.1} µs   p99 {:>8.1} µs   (whole stream p50 {:.1} µs)", us(pct(&psf, 0.5)), us(pct(&psf, 0.99)), us(pct(&ps, 0.5)));
         println!("  added TTFB    p50 {:>8.1} µs   (target ≤ 200)", us(pct(&psf, 0.5)) - us(pct(&dsf, 0.5)));
@@ -405,11 +432,13 @@ fn bench() -> anyhow::Result<()> {
         println!("  direct        {drps:>9.0} req/s   p50 {:>8.1} µs   p99 {:>8.1} µs   p99.9 {:>8.1} µs", us(pct(&dl, 0.5)), us(pct(&dl, 0.99)), us(pct(&dl, 0.999)));
         println!("  through proxy {prps:>9.0} req/s   p50 {:>8.1} µs   p99 {:>8.1} µs   p99.9 {:>8.1} µs", us(pct(&pl, 0.5)), us(pct(&pl, 0.99)), us(pct(&pl, 0.999)));
         println!("  added p99 {:.1} µs (target ≤ 1000); proxy/direct throughput {:.2} (target ≥ 20000 req/s)", us(pct(&pl, 0.99)) - us(pct(&dl, 0.99)), prps / drps);
-        println!(
-            "  CPU per request: upstream {:.1} µs (direct run), proxy {:.1} µs (auth, limit, relay, metering batches)",
-            up_cpu * 1e6 / dl.len().max(1) as f64,
-            px_cpu * 1e6 / pl.len().max(1) as f64
-        );
+        if !dl.is_empty() && !pl.is_empty() {
+            println!(
+                "  CPU per request: upstream {:.1} µs (direct run), proxy {:.1} µs (auth, limit, relay, metering batches)",
+                up_cpu * 1e6 / dl.len() as f64,
+                px_cpu * 1e6 / pl.len() as f64
+            );
+        }
 
         // Latency under a given load rather than at saturation: at saturation a closed loop's
         // latency is just 64 / throughput, and the proxy's extra CPU shows up twice.
