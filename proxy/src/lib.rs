@@ -6,6 +6,7 @@
 mod billing;
 pub mod catalog;
 mod errors;
+mod json_scan;
 mod keys;
 pub mod options;
 mod ratelimit;

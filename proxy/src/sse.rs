@@ -11,7 +11,8 @@ pub struct SseParser {
 
 impl SseParser {
     pub fn feed(&mut self, mut chunk: &[u8], mut on_event: impl FnMut(&[u8], &[u8])) {
-        while let Some(nl) = chunk.iter().position(|&b| b == b'\n') {
+        // memchr: a stream is scanned byte by byte otherwise, which cost more than relaying it.
+        while let Some(nl) = memchr::memchr(b'\n', chunk) {
             let (head, rest) = chunk.split_at(nl);
             chunk = &rest[1..];
             if self.line.is_empty() {
@@ -38,7 +39,7 @@ impl SseParser {
             self.has_data = false;
             return;
         }
-        let (field, value) = match line.iter().position(|&b| b == b':') {
+        let (field, value) = match memchr::memchr(b':', line) {
             Some(0) => return, // a comment
             Some(i) => {
                 let v = &line[i + 1..];

@@ -3,8 +3,15 @@
 //! a stream ended before its usage arrived.
 
 use crate::catalog::Tokens;
+use crate::json_scan::Key;
 use serde::Deserialize;
 use std::borrow::Cow;
+
+static USAGE: Key = Key::new("\"usage\"");
+static CONTENT: Key = Key::new("\"content\"");
+static ARGUMENTS: Key = Key::new("\"arguments\"");
+static TEXT: Key = Key::new("\"text\"");
+static PARTIAL_JSON: Key = Key::new("\"partial_json\"");
 
 #[derive(Debug, Default)]
 pub struct Tally {
@@ -144,6 +151,12 @@ impl Tally {
     /// One `data:` payload of an OpenAI chat stream. True when it is the usage-only chunk
     /// (empty `choices`, `usage` set) that `include_usage` adds at the end.
     pub fn openai_event(&mut self, data: &[u8]) -> bool {
+        if !USAGE.has_object(data) {
+            // Nearly every event: a few characters of text (or of tool arguments). A parse
+            // of each would cost several times the rest of relaying it.
+            self.text_chars += CONTENT.string_chars(data) + ARGUMENTS.string_chars(data);
+            return false;
+        }
         let Ok(chunk) = serde_json::from_slice::<OaChunk>(data) else {
             return false;
         };
@@ -168,6 +181,12 @@ impl Tally {
 
     /// One event of an Anthropic messages stream.
     pub fn anthropic_event(&mut self, data: &[u8]) {
+        if !USAGE.has_object(data) {
+            // Deltas of text or tool input, pings, block starts and stops: only their text
+            // counts. `message_start` and `message_delta` carry the usage and are parsed.
+            self.text_chars += TEXT.string_chars(data) + PARTIAL_JSON.string_chars(data);
+            return;
+        }
         let Ok(ev) = serde_json::from_slice::<AnEvent>(data) else {
             return;
         };
@@ -238,6 +257,23 @@ mod tests {
                 cache_write: 0
             }
         );
+        assert!(t.output_seen);
+    }
+
+    /// Servers that speak OpenAI's format but write JSON with spaces (Python's default), tool
+    /// calls, and usage sent in the same chunk as the last text.
+    #[test]
+    fn reads_openai_compatible_streams_written_differently() {
+        let mut t = Tally::default();
+        let args = r#"{"id": "c1", "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\": \"Zürich\"}"}}]}}]}"#;
+        assert!(!t.openai_event(args.as_bytes()));
+        // {"city": "Zürich"}
+        assert_eq!(t.text_chars, 18);
+        assert!(!t.openai_event(
+            br#"{"choices": [{"delta": {"content": "ok"}}], "usage": {"prompt_tokens": 9, "completion_tokens": 4}}"#
+        ));
+        assert_eq!(t.text_chars, 20);
+        assert_eq!((t.tokens.input, t.tokens.output), (9, 4));
         assert!(t.output_seen);
     }
 
