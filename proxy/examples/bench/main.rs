@@ -297,6 +297,33 @@ fn cpu_secs(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// Ticks of all cores together from /proc/stat: (busy, stolen by the host, all).
+fn machine_ticks() -> (u64, u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let f: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let at = |i: usize| f.get(i).copied().unwrap_or(0);
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let all: u64 = (0..8).map(at).sum();
+    (all - at(3) - at(4) - at(7), at(7), all)
+}
+
+/// "busy X%, stolen Y%" of all cores between two `machine_ticks` readings.
+fn machine_share(before: (u64, u64, u64), after: (u64, u64, u64)) -> String {
+    let all = (after.2 - before.2).max(1) as f64;
+    format!(
+        "busy {:.0}%, stolen by the host {:.1}%",
+        (after.0 - before.0) as f64 * 100.0 / all,
+        (after.1 - before.1) as f64 * 100.0 / all
+    )
+}
+
 fn bench() -> anyhow::Result<()> {
     let server = std::env::var("TEST_DATABASE_SERVER")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
@@ -446,8 +473,12 @@ fn bench() -> anyhow::Result<()> {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(20_000.0);
+        let me = std::process::id();
+        let (t0, g0) = (machine_ticks(), cpu_secs(me));
         let (drate, dl) = load(up, &direct, 64, Some(rate), run).await;
+        let (t1, g1) = (machine_ticks(), cpu_secs(me));
         let (prate, pl) = load(px, &through, 64, Some(rate), run).await;
+        let (t2, g2) = (machine_ticks(), cpu_secs(me));
         proxied_requests += pl.len();
         println!("\n64 concurrent connections at a steady {rate:.0} req/s in all, non-streaming, {secs} s each");
         println!("  direct        {drate:>9.0} req/s   p50 {:>8.1} µs   p99 {:>8.1} µs   p99.9 {:>8.1} µs", us(pct(&dl, 0.5)), us(pct(&dl, 0.99)), us(pct(&dl, 0.999)));
@@ -457,6 +488,18 @@ fn bench() -> anyhow::Result<()> {
             us(pct(&pl, 0.5)) - us(pct(&dl, 0.5)),
             us(pct(&pl, 0.99)) - us(pct(&dl, 0.99)),
             if prate < rate * 0.98 { "; the proxy did NOT keep up with the rate" } else { "" }
+        );
+        // Everything shares these cores: on a small or slow machine they are nearly full at
+        // this rate through the proxy, and the tail is then queueing, whatever the proxy does.
+        println!(
+            "  all cores: direct {}; through proxy {}",
+            machine_share(t0, t1),
+            machine_share(t1, t2)
+        );
+        println!(
+            "  load generator CPU per request: direct {:.1} µs, through proxy {:.1} µs",
+            (g1 - g0) * 1e6 / dl.len().max(1) as f64,
+            (g2 - g1) * 1e6 / pl.len().max(1) as f64
         );
 
         let (rss, hwm) = rss_mib(proxy_pid);
