@@ -297,7 +297,8 @@ fn cpu_secs(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-/// Ticks of all cores together from /proc/stat: (busy, stolen by the host, all).
+/// Ticks of all cores together from /proc/stat: (busy, stolen by the host, all). Not every
+/// hypervisor reports steal: the stops `core_stalls` measures may show here as none.
 fn machine_ticks() -> (u64, u64, u64) {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let f: Vec<u64> = stat
@@ -318,7 +319,7 @@ fn machine_ticks() -> (u64, u64, u64) {
 fn machine_share(before: (u64, u64, u64), after: (u64, u64, u64)) -> String {
     let all = (after.2 - before.2).max(1) as f64;
     format!(
-        "busy {:.0}%, stolen by the host {:.1}%",
+        "busy {:.0}%, steal reported by the host {:.1}%",
         (after.0 - before.0) as f64 * 100.0 / all,
         (after.1 - before.1) as f64 * 100.0 / all
     )
