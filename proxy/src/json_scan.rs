@@ -6,6 +6,11 @@
 //!
 //! A quote inside a JSON string is always escaped, so `"key"` followed by `:` can only be
 //! an object key (or the tail of a key ending in an escaped quote, which no provider sends).
+//!
+//! `Key::top_level_value` finds one member of a whole answer's top-level object by walking its
+//! structure without decoding it: a full parse of an answer to read its `usage` cost more
+//! than the rest of relaying it (~10k instructions for a short chat answer, and a float
+//! parse per number of an embedding).
 
 use memchr::memmem::Finder;
 use std::sync::OnceLock;
@@ -25,10 +30,13 @@ impl Key {
         }
     }
 
+    fn finder(&self) -> &Finder<'static> {
+        self.finder.get_or_init(|| Finder::new(self.quoted))
+    }
+
     /// Where each value of this key starts in `json`.
     fn values<'a>(&'a self, json: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
-        let finder = self.finder.get_or_init(|| Finder::new(self.quoted));
-        finder.find_iter(json).filter_map(move |at| {
+        self.finder().find_iter(json).filter_map(move |at| {
             let after_key = skip_space(json, at + self.quoted.len());
             (json.get(after_key) == Some(&b':')).then(|| skip_space(json, after_key + 1))
         })
@@ -77,12 +85,217 @@ fn string_chars(text: &[u8]) -> u64 {
     chars
 }
 
+impl Key {
+    /// The value of this key's member of the top-level object of `json`, as written. None
+    /// when `json` is not an object, has no such member, or ends before that member's value
+    /// does (what follows the member is not looked at). Values are skipped by their
+    /// structure only (strings with memchr; nothing is decoded or validated), so a nested
+    /// member of the same name is never taken for it, and what is found still needs a real
+    /// parse. A key written with escapes (`"us\u0061ge"`) does not match; no provider writes
+    /// keys so.
+    pub fn top_level_value<'a>(&self, json: &'a [u8]) -> Option<&'a [u8]> {
+        self.last_member(json)
+            .or_else(|| walk_to_member(json, &self.quoted[1..self.quoted.len() - 1]))
+    }
+
+    /// The providers write `usage` as the last member of an answer: when the last `"key":`
+    /// is followed by its value and then only the object's closing brace, it is a member of
+    /// the outermost object (a nested one would be followed by more closing brackets).
+    /// Reading from the end skips the structure of everything before it.
+    fn last_member<'a>(&self, json: &'a [u8]) -> Option<&'a [u8]> {
+        let closing = json
+            .iter()
+            .rposition(|&b| !b.is_ascii_whitespace())
+            .filter(|&end| json[end] == b'}')?;
+        // Forwards: memmem's forward search is vectorised, its reverse one is not.
+        let at = self
+            .finder()
+            .find_iter(&json[..closing])
+            .filter(|&at| !escaped(json, at))
+            .last()?;
+        let colon = skip_space(json, at + self.quoted.len());
+        if json.get(colon) != Some(&b':') {
+            return None;
+        }
+        let value = skip_space(json, colon + 1);
+        let end = value_end(json, value)?;
+        (skip_space(json, end) == closing).then(|| &json[value..end])
+    }
+}
+
+/// Whether the byte at `at` is escaped: preceded by an odd number of backslashes.
+fn escaped(json: &[u8], at: usize) -> bool {
+    json[..at].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 1
+}
+
+/// Member by member through the top-level object, skipping each value by its structure.
+fn walk_to_member<'a>(json: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+    let mut i = skip_space(json, 0);
+    if json.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    loop {
+        i = skip_space(json, i);
+        if json.get(i) != Some(&b'"') {
+            // `}`: the object ended without it (or the text is not JSON).
+            return None;
+        }
+        let key_end = string_end(json, i + 1)?;
+        let name = &json[i + 1..key_end];
+        i = skip_space(json, key_end + 1);
+        if json.get(i) != Some(&b':') {
+            return None;
+        }
+        let value = skip_space(json, i + 1);
+        let value_end = value_end(json, value)?;
+        if name == key {
+            return Some(&json[value..value_end]);
+        }
+        i = skip_space(json, value_end);
+        match json.get(i) {
+            Some(b',') => i += 1,
+            _ => return None,
+        }
+    }
+}
+
+/// Where the string whose text starts at `from` ends: the index of its closing quote.
+fn string_end(json: &[u8], mut from: usize) -> Option<usize> {
+    loop {
+        let at = from + memchr::memchr2(b'"', b'\\', json.get(from..)?)?;
+        if json[at] == b'"' {
+            return Some(at);
+        }
+        // An escape: whatever follows the backslash is not the end.
+        from = at + 2;
+    }
+}
+
+/// Where the value starting at `start` ends (one past its last byte).
+fn value_end(json: &[u8], start: usize) -> Option<usize> {
+    match json.get(start)? {
+        b'"' => string_end(json, start + 1).map(|end| end + 1),
+        // Only the kind of bracket that opened the value needs counting: the other kind is
+        // balanced inside it, so the next interesting byte is found with memchr3.
+        &open @ (b'{' | b'[') => {
+            let close = if open == b'{' { b'}' } else { b']' };
+            let mut depth = 0usize;
+            let mut i = start;
+            loop {
+                i += memchr::memchr3(b'"', open, close, json.get(i..)?)?;
+                match json[i] {
+                    b'"' => i = string_end(json, i + 1)?,
+                    b if b == open => depth += 1,
+                    _ => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                }
+                i += 1;
+            }
+        }
+        // A number, true, false or null: up to the next delimiter.
+        _ => {
+            let rest = &json[start..];
+            let len = rest
+                .iter()
+                .position(|&b| matches!(b, b',' | b'}' | b']') || b.is_ascii_whitespace())
+                .unwrap_or(rest.len());
+            Some(start + len)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    #[test]
+    fn finds_a_top_level_member_and_never_a_nested_one() {
+        let answer = br#"{"id":"x","choices":[{"message":{"content":"a \"usage\": {} } ] \\"},"usage":{"prompt_tokens":99}}],"meta":{"usage":{"prompt_tokens":98}},"n":-1.5e3,"ok":true,"usage":{"prompt_tokens":7}}"#;
+        assert_eq!(
+            USAGE.top_level_value(answer),
+            Some(&br#"{"prompt_tokens":7}"#[..])
+        );
+        // The same by walking from the start, past escapes and brackets inside strings.
+        assert_eq!(
+            walk_to_member(answer, b"usage"),
+            Some(&br#"{"prompt_tokens":7}"#[..])
+        );
+        assert_eq!(
+            walk_to_member(br#"{"a\\":"\\","usage":{}}"#, b"usage"),
+            Some(&b"{}"[..])
+        );
+        assert_eq!(N.top_level_value(answer), Some(&b"-1.5e3"[..]));
+        assert_eq!(OK.top_level_value(answer), Some(&b"true"[..]));
+        assert_eq!(ID.top_level_value(answer), Some(&br#""x""#[..]));
+        // Spaces and new lines anywhere between tokens, as Python's json.dumps writes.
+        let spaced = b"{ \"data\" : [ 1 , [ 2 ] ] ,\n  \"usage\" :\n {\"total_tokens\": 3} }";
+        assert_eq!(
+            USAGE.top_level_value(spaced),
+            Some(&br#"{"total_tokens": 3}"#[..])
+        );
+        assert_eq!(
+            USAGE.top_level_value(br#"{"usage":null}"#),
+            Some(&b"null"[..])
+        );
+        // What follows the member is not looked at.
+        assert_eq!(
+            USAGE.top_level_value(br#"{"usage":{"prompt_tokens":1}"#),
+            Some(&br#"{"prompt_tokens":1}"#[..])
+        );
+        // A key ending in an escaped backslash.
+        assert_eq!(
+            USAGE.top_level_value(br#"{"a\\":"\\","usage":{}}"#),
+            Some(&b"{}"[..])
+        );
+    }
+
+    /// When the last `usage` is a nested one, the walk finds the outer one.
+    #[test]
+    fn finds_a_member_that_is_not_the_last() {
+        let answer = br#"{"usage":{"prompt_tokens":7},"choices":[{"x":[1,{"y":"]}"}],"usage":{"prompt_tokens":1}}]}"#;
+        assert_eq!(USAGE.last_member(answer), None);
+        assert_eq!(
+            USAGE.top_level_value(answer),
+            Some(&br#"{"prompt_tokens":7}"#[..])
+        );
+        // The walk reads only what it passes and gives up on what is not JSON there.
+        assert_eq!(walk_to_member(br#"{"a":"cut, "usage":{}}"#, b"usage"), None);
+        assert_eq!(walk_to_member(br#"{"a":1 "usage":{}}"#, b"usage"), None);
+    }
+
+    #[test]
+    fn gives_nothing_for_what_is_not_a_whole_object_holding_the_member() {
+        for json in [
+            &br#"{"choices":[{"usage":{"prompt_tokens":1}}]}"#[..],
+            br#"[{"usage":{}}]"#,
+            br#""usage""#,
+            b"",
+            b"{",
+            br#"{"usage""#,
+            br#"{"usage":"#,
+            // A key that only ends in `"usage` (after an escaped quote).
+            br#"{"say \"usage":{"prompt_tokens":1}}"#,
+            br#"{"usage_note":{}}"#,
+        ] {
+            assert_eq!(
+                USAGE.top_level_value(json),
+                None,
+                "{}",
+                String::from_utf8_lossy(json)
+            );
+        }
+    }
+
     static USAGE: Key = Key::new("\"usage\"");
     static CONTENT: Key = Key::new("\"content\"");
+    static N: Key = Key::new("\"n\"");
+    static OK: Key = Key::new("\"ok\"");
+    static ID: Key = Key::new("\"id\"");
 
     #[test]
     fn finds_object_values_whatever_the_spacing() {

@@ -213,24 +213,19 @@ impl Tally {
         }
     }
 
-    /// A whole (non-streamed) OpenAI body: chat completion or embeddings.
+    /// A whole (non-streamed) OpenAI body: chat completion or embeddings. Only its
+    /// top-level `usage` is parsed (`Key::top_level_value`).
     pub fn openai_body(&mut self, body: &[u8]) {
-        #[derive(Deserialize)]
-        struct Body {
-            usage: Option<OaUsage>,
-        }
-        if let Ok(Body { usage: Some(u) }) = serde_json::from_slice::<Body>(body) {
+        let usage = USAGE.top_level_value(body);
+        if let Some(u) = usage.and_then(|u| serde_json::from_slice::<OaUsage>(u).ok()) {
             self.openai_usage(&u);
         }
     }
 
-    /// A whole (non-streamed) Anthropic message.
+    /// A whole (non-streamed) Anthropic message; only its top-level `usage` is parsed.
     pub fn anthropic_body(&mut self, body: &[u8]) {
-        #[derive(Deserialize)]
-        struct Body {
-            usage: Option<AnUsage>,
-        }
-        if let Ok(Body { usage: Some(u) }) = serde_json::from_slice::<Body>(body) {
+        let usage = USAGE.top_level_value(body);
+        if let Some(u) = usage.and_then(|u| serde_json::from_slice::<AnUsage>(u).ok()) {
             self.anthropic_usage(&u, true);
         }
     }
@@ -274,6 +269,39 @@ mod tests {
         ));
         assert_eq!(t.text_chars, 20);
         assert_eq!((t.tokens.input, t.tokens.output), (9, 4));
+        assert!(t.output_seen);
+    }
+
+    /// Only the answer's own usage is billed, wherever it stands among the members, never a
+    /// `usage` nested in something else (a tool's result, say).
+    #[test]
+    fn reads_the_usage_of_whole_answers() {
+        let mut t = Tally::default();
+        t.openai_body(
+            br#"{"choices": [{"message": {"content": "x", "usage": {"prompt_tokens": 1000}}}], "usage": {"prompt_tokens": 12, "completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": 4}}, "system_fingerprint": "fp"}"#,
+        );
+        assert_eq!(
+            (t.tokens.input, t.tokens.output, t.tokens.cache_read),
+            (12, 5, 4)
+        );
+        assert!(t.input_seen && t.output_seen);
+
+        let mut t = Tally::default();
+        t.openai_body(br#"{"object":"list","data":[{"embedding":[0.1,-2e-3]}],"usage":{"prompt_tokens":8,"total_tokens":8}}"#);
+        assert_eq!((t.tokens.input, t.tokens.output), (8, 0));
+
+        let mut t = Tally::default();
+        t.openai_body(br#"{"choices":[],"usage":null}"#);
+        t.openai_body(br#"{"choices":[{"usage":{"prompt_tokens":3}}]}"#);
+        t.openai_body(b"not json");
+        assert!(!t.input_seen && !t.output_seen);
+
+        let mut t = Tally::default();
+        t.anthropic_body(br#"{"content":[{"type":"tool_use","input":{"usage":{"input_tokens":500}}}],"usage":{"input_tokens":20,"cache_read_input_tokens":10,"output_tokens":6}}"#);
+        assert_eq!(
+            (t.tokens.input, t.tokens.output, t.tokens.cache_read),
+            (30, 6, 10)
+        );
         assert!(t.output_seen);
     }
 

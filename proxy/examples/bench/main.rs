@@ -1,9 +1,11 @@
 //! `scripts/bench-proxy`: the sandbox upstream and the proxy as separate processes (this
 //! binary in other roles), a load generator here; direct-to-upstream against through-proxy
-//! with auth, rate limiting and metering on. Prints figures, asserts nothing.
+//! with auth, rate limiting and metering on, and against a bare TCP relay (`relay.rs`), the
+//! least any proxy could add on the same machine. Prints figures, asserts nothing.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
 mod http;
+mod relay;
 
 // As the `poindexter` binary runs the proxy.
 #[global_allocator]
@@ -22,6 +24,7 @@ fn main() -> anyhow::Result<()> {
     match args.get(1).map(String::as_str) {
         Some("upstream") => upstream(args[2].parse()?),
         Some("proxy") => proxy(args[2].parse()?, &args[3], args[4].parse()?),
+        Some("relay") => relay::serve(args[2].parse()?, args[3].parse()?),
         _ => bench(),
     }
 }
@@ -393,10 +396,21 @@ fn bench() -> anyhow::Result<()> {
             .spawn()?,
     );
     wait_ready(px, "/readyz");
-    // After spawning the proxy, which would inherit the mask.
+    let rl = free_addr();
+    children.0.push(
+        Command::new(&exe)
+            .arg("relay")
+            .arg(rl.to_string())
+            .arg(up.to_string())
+            .spawn()?,
+    );
+    // Through the relay, to the upstream's health check.
+    wait_ready(rl, "/healthz");
+    // After spawning the proxy and the relay, which would inherit the mask.
     pin_to_cpu(0);
     let proxy_pid = children.0[1].id();
     let upstream_pid = children.0[0].id();
+    let relay_pid = children.0[2].id();
 
     let direct = http::post(up, "/openai/v1/chat/completions", "sk-sandbox", CHAT);
     let through = http::post(px, "/v1/chat/completions", &key, CHAT);
@@ -431,13 +445,17 @@ fn bench() -> anyhow::Result<()> {
     rt.block_on(async {
         let (d, _) = sequential(up, &direct, n).await;
         let (p, _) = sequential(px, &through, n).await;
+        let (r, _) = sequential(rl, &direct, n).await;
         proxied_requests += n + n / 10;
         let (d50, d99, p50, p99) = (pct(&d, 0.5), pct(&d, 0.99), pct(&p, 0.5), pct(&p, 0.99));
+        let (r50, r99) = (pct(&r, 0.5), pct(&r, 0.99));
         println!("\nsequential, non-streaming, {n} requests each");
         println!("  direct        p50 {:>8.1} µs   p99 {:>8.1} µs", us(d50), us(d99));
         println!("  through proxy p50 {:>8.1} µs   p99 {:>8.1} µs", us(p50), us(p99));
+        println!("  bare relay    p50 {:>8.1} µs   p99 {:>8.1} µs", us(r50), us(r99));
         let (a50, a99) = (us(p50) - us(d50), us(p99) - us(d99));
         println!("  added         p50 {a50:>8.1} µs   p99 {a99:>8.1} µs   (targets ≤ 100 / ≤ 500)");
+        println!("  relay added   p50 {:>8.1} µs   p99 {:>8.1} µs   (the floor for any proxy here)", us(r50) - us(d50), us(r99) - us(d99));
 
         let ns = streamed.unwrap_or(n / 2);
         let (ds, dsf) = sequential(up, &direct_s, ns).await;
@@ -455,16 +473,22 @@ fn bench() -> anyhow::Result<()> {
         let px_cpu = cpu_secs(proxy_pid);
         let (prps, pl) = load(px, &through, 64, None, run).await;
         let px_cpu = cpu_secs(proxy_pid) - px_cpu;
+        let rl_cpu = cpu_secs(relay_pid);
+        let (rrps, rll) = load(rl, &direct, 64, None, run).await;
+        let rl_cpu = cpu_secs(relay_pid) - rl_cpu;
         proxied_requests += pl.len();
         println!("\n64 concurrent connections as fast as they go (closed loop), non-streaming, {secs} s each");
         println!("  direct        {drps:>9.0} req/s   p50 {:>8.1} µs   p99 {:>8.1} µs   p99.9 {:>8.1} µs", us(pct(&dl, 0.5)), us(pct(&dl, 0.99)), us(pct(&dl, 0.999)));
         println!("  through proxy {prps:>9.0} req/s   p50 {:>8.1} µs   p99 {:>8.1} µs   p99.9 {:>8.1} µs", us(pct(&pl, 0.5)), us(pct(&pl, 0.99)), us(pct(&pl, 0.999)));
+        println!("  bare relay    {rrps:>9.0} req/s   p50 {:>8.1} µs   p99 {:>8.1} µs   p99.9 {:>8.1} µs", us(pct(&rll, 0.5)), us(pct(&rll, 0.99)), us(pct(&rll, 0.999)));
         println!("  added p99 {:.1} µs (target ≤ 1000); proxy/direct throughput {:.2} (target ≥ 20000 req/s)", us(pct(&pl, 0.99)) - us(pct(&dl, 0.99)), prps / drps);
-        if !dl.is_empty() && !pl.is_empty() {
+        println!("  relay added p99 {:.1} µs; relay/direct throughput {:.2} (the floor for any proxy here)", us(pct(&rll, 0.99)) - us(pct(&dl, 0.99)), rrps / drps);
+        if !dl.is_empty() && !pl.is_empty() && !rll.is_empty() {
             println!(
-                "  CPU per request: upstream {:.1} µs (direct run), proxy {:.1} µs (auth, limit, relay, metering batches)",
+                "  CPU per request: upstream {:.1} µs (direct run), proxy {:.1} µs (auth, limit, relay, metering batches), bare relay {:.1} µs",
                 up_cpu * 1e6 / dl.len() as f64,
-                px_cpu * 1e6 / pl.len() as f64
+                px_cpu * 1e6 / pl.len() as f64,
+                rl_cpu * 1e6 / rll.len() as f64
             );
         }
 
@@ -480,22 +504,33 @@ fn bench() -> anyhow::Result<()> {
         let (t1, g1) = (machine_ticks(), cpu_secs(me));
         let (prate, pl) = load(px, &through, 64, Some(rate), run).await;
         let (t2, g2) = (machine_ticks(), cpu_secs(me));
+        let (rrate, rll) = load(rl, &direct, 64, Some(rate), run).await;
+        let t3 = machine_ticks();
         proxied_requests += pl.len();
+        let kept = |achieved: f64| if achieved < rate * 0.98 { " (did NOT keep up with the rate)" } else { "" };
         println!("\n64 concurrent connections at a steady {rate:.0} req/s in all, non-streaming, {secs} s each");
         println!("  direct        {drate:>9.0} req/s   p50 {:>8.1} µs   p99 {:>8.1} µs   p99.9 {:>8.1} µs", us(pct(&dl, 0.5)), us(pct(&dl, 0.99)), us(pct(&dl, 0.999)));
         println!("  through proxy {prate:>9.0} req/s   p50 {:>8.1} µs   p99 {:>8.1} µs   p99.9 {:>8.1} µs", us(pct(&pl, 0.5)), us(pct(&pl, 0.99)), us(pct(&pl, 0.999)));
+        println!("  bare relay    {rrate:>9.0} req/s   p50 {:>8.1} µs   p99 {:>8.1} µs   p99.9 {:>8.1} µs", us(pct(&rll, 0.5)), us(pct(&rll, 0.99)), us(pct(&rll, 0.999)));
         println!(
             "  added p50 {:.1} µs, p99 {:.1} µs (target ≤ 1000){}",
             us(pct(&pl, 0.5)) - us(pct(&dl, 0.5)),
             us(pct(&pl, 0.99)) - us(pct(&dl, 0.99)),
-            if prate < rate * 0.98 { "; the proxy did NOT keep up with the rate" } else { "" }
+            kept(prate)
+        );
+        println!(
+            "  relay added p50 {:.1} µs, p99 {:.1} µs{} (the floor for any proxy here)",
+            us(pct(&rll, 0.5)) - us(pct(&dl, 0.5)),
+            us(pct(&rll, 0.99)) - us(pct(&dl, 0.99)),
+            kept(rrate)
         );
         // Everything shares these cores: on a small or slow machine they are nearly full at
         // this rate through the proxy, and the tail is then queueing, whatever the proxy does.
         println!(
-            "  all cores: direct {}; through proxy {}",
+            "  all cores: direct {}; through proxy {}; bare relay {}",
             machine_share(t0, t1),
-            machine_share(t1, t2)
+            machine_share(t1, t2),
+            machine_share(t2, t3)
         );
         println!(
             "  load generator CPU per request: direct {:.1} µs, through proxy {:.1} µs",
