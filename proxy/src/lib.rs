@@ -5,6 +5,7 @@
 
 mod billing;
 pub mod catalog;
+mod conn_pool;
 mod errors;
 mod json_scan;
 mod keys;

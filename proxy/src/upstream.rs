@@ -1,8 +1,9 @@
-//! Calls to the AI providers over pooled HTTP clients. Before the first byte of an answer,
+//! Calls to the AI providers over kept-alive connections (`conn_pool`). Before the first byte of an answer,
 //! a connect error, 429 or 5xx moves on to the next configured target after a short jittered
 //! backoff (backon), a bounded number of times; once an answer is accepted there is no retry.
 
 use crate::catalog::Provider;
+use crate::conn_pool::{self, Connector, InUse};
 use crate::errors::ProxyError;
 use crate::options::{Target, UpstreamTimeouts};
 use backon::{ExponentialBuilder, Retryable};
@@ -12,12 +13,9 @@ use http::{header, HeaderValue, Uri};
 use http_body_util::{BodyDataStream, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::ClientConfig;
-use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,8 +24,22 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::{Instant, Sleep};
 
-/// An upstream's answer, its body still to be read or streamed.
-pub type Answer = http::Response<Incoming>;
+/// An upstream's answer, its body still to be read or streamed, and the connection it came
+/// on, which goes back to the pool when the body has been read to the end.
+pub struct Answer {
+    res: http::Response<Incoming>,
+    conn: InUse,
+}
+
+impl Answer {
+    pub fn status(&self) -> http::StatusCode {
+        self.res.status()
+    }
+
+    pub fn headers(&self) -> &http::HeaderMap {
+        self.res.headers()
+    }
+}
 
 /// Why an answer's body stopped short.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +63,8 @@ impl BodyError {
 /// the upstream goes quiet for longer than the idle timeout.
 pub struct Chunks {
     body: BodyDataStream<Incoming>,
+    /// Given back to the pool when the body ends; dropped (closed) if it breaks off.
+    conn: Option<InUse>,
     idle: Duration,
     /// When the last chunk arrived (or the body was opened).
     last: Instant,
@@ -78,6 +92,9 @@ impl Stream for Chunks {
             }
             Poll::Ready(None) => {
                 self.ended = true;
+                if let Some(conn) = self.conn.take() {
+                    conn.give_back();
+                }
                 Poll::Ready(None)
             }
             Poll::Pending => {
@@ -108,7 +125,7 @@ pub struct Upstreams {
     anthropic: Vec<Endpoints>,
     max_attempts: usize,
     timeouts: UpstreamTimeouts,
-    tls: Arc<ClientConfig>,
+    connector: Connector,
 }
 
 /// The API paths the proxy calls, below a provider's base URL.
@@ -119,10 +136,13 @@ pub enum Path {
     Messages,
 }
 
-/// A target with its URIs and credential header built once, not on every request.
+/// A target with its paths and credential header built once, not on every request.
 struct Endpoints {
     /// `Authorization: Bearer …` (OpenAI) or `x-api-key` (Anthropic), marked sensitive.
     credential: (header::HeaderName, HeaderValue),
+    /// Where its connections are dialled and kept.
+    pool: conn_pool::Target,
+    /// Origin-form (path only), as a request on a connection to the target is written.
     chat: Uri,
     embeddings: Uri,
     messages: Uri,
@@ -131,14 +151,26 @@ struct Endpoints {
 impl Endpoints {
     fn new(t: &Target, provider: Provider) -> Result<Self, url_error::Invalid> {
         let invalid = || url_error::Invalid(t.base_url.clone());
-        let uri = |path: &str| {
-            let uri: Uri = format!("{}{path}", t.base_url.trim_end_matches('/'))
-                .parse()
-                .map_err(|_| invalid())?;
-            match (uri.scheme_str(), uri.host()) {
-                (Some("http" | "https"), Some(_)) => Ok(uri),
-                _ => Err(invalid()),
-            }
+        let base: Uri = t
+            .base_url
+            .trim_end_matches('/')
+            .parse()
+            .map_err(|_| invalid())?;
+        let (Some(scheme @ ("http" | "https")), Some(authority)) =
+            (base.scheme_str(), base.authority())
+        else {
+            return Err(invalid());
+        };
+        if base.query().is_some() {
+            return Err(invalid());
+        }
+        let origin: Uri = format!("{scheme}://{authority}")
+            .parse()
+            .map_err(|_| invalid())?;
+        let host = HeaderValue::from_str(authority.as_str()).map_err(|_| invalid())?;
+        let base_path = base.path().trim_end_matches('/');
+        let uri = |path: &str| -> Result<Uri, url_error::Invalid> {
+            format!("{base_path}{path}").parse().map_err(|_| invalid())
         };
         let (name, value) = match provider {
             Provider::OpenAi => (header::AUTHORIZATION, format!("Bearer {}", t.api_key)),
@@ -151,6 +183,7 @@ impl Endpoints {
         value.set_sensitive(true);
         Ok(Self {
             credential: (name, value),
+            pool: conn_pool::Target::new(origin, host),
             chat: uri("/chat/completions")?,
             embeddings: uri("/embeddings")?,
             messages: uri("/v1/messages")?,
@@ -190,25 +223,19 @@ pub struct AnthropicHeaders {
 
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
-
-/// hyper's pooled client (HTTP/1.1 keep-alive, TLS by rustls) with no redirects, proxy
-/// lookup or URL re-parsing per request: the least work per request.
-fn new_client(tls: &ClientConfig) -> HttpsClient {
+/// Dials upstreams: TCP with no delay and a 5 s connect timeout, then TLS by rustls for https
+/// (HTTP/1.1). No redirects, proxy lookup or URL re-parsing per request: the least work per
+/// request.
+fn new_connector(tls: ClientConfig) -> Connector {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(Duration::from_secs(5)));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls.clone())
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
         .https_or_http()
         .enable_http1()
-        .wrap_connector(http);
-    Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(512)
-        .build(https)
+        .wrap_connector(http)
 }
 
 /// TLS for upstreams: the Mozilla roots, plus the PEM certificates in `ca_file`.
@@ -237,29 +264,6 @@ fn tls_config(ca_file: Option<&std::path::Path>) -> anyhow::Result<ClientConfig>
     )
 }
 
-thread_local! {
-    /// One client, so one connection pool, per thread (and TLS setting, of which a process
-    /// has one unless tests start several proxies): a pooled connection is driven by a task
-    /// on the thread that made it, so each serving thread (server::per_core) reuses its own
-    /// connections and never hands a request to another thread.
-    static CLIENTS: RefCell<Vec<(Arc<ClientConfig>, HttpsClient)>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Runs `f` with this thread's client for `tls`.
-fn with_client<R>(tls: &Arc<ClientConfig>, f: impl FnOnce(&HttpsClient) -> R) -> R {
-    CLIENTS.with(|clients| {
-        let mut clients = clients.borrow_mut();
-        let i = match clients.iter().position(|(t, _)| Arc::ptr_eq(t, tls)) {
-            Some(i) => i,
-            None => {
-                clients.push((tls.clone(), new_client(tls)));
-                clients.len() - 1
-            }
-        };
-        f(&clients[i].1)
-    })
-}
-
 impl Upstreams {
     pub fn new(
         openai: Vec<Target>,
@@ -270,7 +274,7 @@ impl Upstreams {
     ) -> anyhow::Result<Self> {
         // Built now, so a TLS set-up problem (an unreadable CA file, say) stops the start-up
         // rather than failing every request.
-        let tls = Arc::new(tls_config(ca_file)?);
+        let connector = new_connector(tls_config(ca_file)?);
         let parse = |ts: Vec<Target>, provider| {
             ts.iter()
                 .map(|t| Endpoints::new(t, provider))
@@ -281,14 +285,15 @@ impl Upstreams {
             anthropic: parse(anthropic, Provider::Anthropic)?,
             max_attempts: max_attempts.max(1),
             timeouts,
-            tls,
+            connector,
         })
     }
 
     /// The answer's body, chunk by chunk as it arrives.
     pub fn chunks(&self, answer: Answer) -> Chunks {
         Chunks {
-            body: BodyDataStream::new(answer.into_body()),
+            body: BodyDataStream::new(answer.res.into_body()),
+            conn: Some(answer.conn),
             idle: self.timeouts.idle,
             last: Instant::now(),
             timer: None,
@@ -359,10 +364,9 @@ impl Upstreams {
             let Ok(req) = req.body(Full::new(body.clone())) else {
                 return Err(Failure::Connect);
             };
-            // The future owns what it needs: the thread's client is borrowed, not cloned.
             let answer = tokio::time::timeout(
                 self.timeouts.headers,
-                with_client(&self.tls, |c| c.request(req)),
+                conn_pool::send(&self.connector, &target.pool, req),
             )
             .await;
             let Ok(answer) = answer else {
@@ -375,7 +379,7 @@ impl Upstreams {
                 );
                 return Err(Failure::Timeout);
             };
-            match answer {
+            match answer.map(|(res, conn)| Answer { res, conn }) {
                 Ok(res) if res.status().as_u16() == 429 || res.status().is_server_error() => {
                     metrics::counter!("proxy_upstream_failovers_total", "provider" => provider.as_str(), "reason" => "status").increment(1);
                     tracing::warn!(
