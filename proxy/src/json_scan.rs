@@ -130,15 +130,41 @@ fn escaped(json: &[u8], at: usize) -> bool {
 
 /// Member by member through the top-level object, skipping each value by its structure.
 fn walk_to_member<'a>(json: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
-    let mut i = skip_space(json, 0);
-    if json.get(i) != Some(&b'{') {
-        return None;
+    Members::of(json).find_map(|(name, value)| (name == key).then_some(value))
+}
+
+/// The members of a JSON object, in order: each key as written (without its quotes) and its
+/// value as written. Iteration stops at the end of the object or at the first thing that is
+/// not JSON; `ended_well` tells which.
+pub struct Members<'a> {
+    json: &'a [u8],
+    /// Where the next member (or the closing brace) is looked for; None once finished.
+    at: Option<usize>,
+    read_one: bool,
+    ended_well: bool,
+}
+
+impl<'a> Members<'a> {
+    pub fn of(json: &'a [u8]) -> Self {
+        let open = skip_space(json, 0);
+        let at = (json.get(open) == Some(&b'{')).then_some(open + 1);
+        Self {
+            json,
+            at,
+            read_one: false,
+            ended_well: false,
+        }
     }
-    i += 1;
-    loop {
-        i = skip_space(json, i);
+
+    /// True when iteration reached the object's closing brace.
+    pub fn ended_well(&self) -> bool {
+        self.ended_well
+    }
+
+    fn member(&mut self, at: usize) -> Option<(&'a [u8], &'a [u8], usize)> {
+        let json = self.json;
+        let mut i = skip_space(json, at);
         if json.get(i) != Some(&b'"') {
-            // `}`: the object ended without it (or the text is not JSON).
             return None;
         }
         let key_end = string_end(json, i + 1)?;
@@ -148,16 +174,41 @@ fn walk_to_member<'a>(json: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
             return None;
         }
         let value = skip_space(json, i + 1);
-        let value_end = value_end(json, value)?;
-        if name == key {
-            return Some(&json[value..value_end]);
-        }
-        i = skip_space(json, value_end);
-        match json.get(i) {
-            Some(b',') => i += 1,
-            _ => return None,
-        }
+        let end = value_end(json, value)?;
+        Some((name, &json[value..end], end))
     }
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let at = self.at.take()?;
+        let first = !self.read_one;
+        self.read_one = true;
+        if first && self.json.get(skip_space(self.json, at)) == Some(&b'}') {
+            // An empty object. After a member, the brace is found below (so `{"a":1,}` is
+            // not taken for a whole object).
+            self.ended_well = true;
+            return None;
+        }
+        let (name, value, end) = self.member(at)?;
+        let after = skip_space(self.json, end);
+        match self.json.get(after) {
+            Some(b',') => self.at = Some(after + 1),
+            Some(b'}') => self.ended_well = true,
+            _ => {}
+        }
+        Some((name, value))
+    }
+}
+
+/// A JSON number that is a whole number of at most 19 digits, as providers count tokens.
+pub fn whole_number(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(value.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')))
 }
 
 /// Where the string whose text starts at `from` ends: the index of its closing quote.
@@ -266,6 +317,40 @@ mod tests {
         // The walk reads only what it passes and gives up on what is not JSON there.
         assert_eq!(walk_to_member(br#"{"a":"cut, "usage":{}}"#, b"usage"), None);
         assert_eq!(walk_to_member(br#"{"a":1 "usage":{}}"#, b"usage"), None);
+    }
+
+    #[test]
+    fn lists_the_members_of_an_object() {
+        let mut m = Members::of(br#" { "a" : 1 , "b":{"c":[2,"}"]}, "d":null } "#);
+        let all: Vec<(&[u8], &[u8])> = (&mut m).collect();
+        assert_eq!(
+            all,
+            [
+                (&b"a"[..], &b"1"[..]),
+                (b"b", br#"{"c":[2,"}"]}"#),
+                (b"d", b"null")
+            ]
+        );
+        assert!(m.ended_well());
+        let mut empty = Members::of(b"{ }");
+        assert_eq!(empty.next(), None);
+        assert!(empty.ended_well());
+        for broken in [
+            &b"{\"a\":1"[..],
+            b"{\"a\":1,}",
+            b"{\"a\":1 \"b\":2}",
+            b"[1]",
+            b"{\"a\"}",
+        ] {
+            let mut m = Members::of(broken);
+            m.by_ref().for_each(drop);
+            assert!(!m.ended_well(), "{}", String::from_utf8_lossy(broken));
+        }
+        assert_eq!(whole_number(b"1234"), Some(1234));
+        assert_eq!(whole_number(b"18446744073709551615"), None);
+        for not in [&b""[..], b"-1", b"1.0", b"1e3", b"+1", b"null", b"\"1\""] {
+            assert_eq!(whole_number(not), None);
+        }
     }
 
     #[test]
