@@ -1,16 +1,14 @@
-//! Looks into a provider's JSON without parsing it, for the events of a stream where a parse
-//! would cost more than relaying them: most events carry a few characters of text and no
-//! usage. Used only to decide whether an event needs a real parse, and to count the
-//! characters of text an event carries (which only estimates a stream's output when its
-//! usage never came).
+//! Looks into a provider's JSON without parsing it, where a parse would cost more than
+//! relaying the answer:
+//! - stream events: whether one carries a usage object and needs a real parse (most carry a
+//!   few characters of text and nothing else), and how many characters of text it carries
+//!   (which only estimates a stream's output when its usage never came);
+//! - whole answers: their top-level `usage` (`Key::top_level_value`), read member by member
+//!   (`Members`), where a parse of the answer cost ~10k instructions for a short chat answer
+//!   and a float parse per number of an embedding.
 //!
 //! A quote inside a JSON string is always escaped, so `"key"` followed by `:` can only be
 //! an object key (or the tail of a key ending in an escaped quote, which no provider sends).
-//!
-//! `Key::top_level_value` finds one member of a whole answer's top-level object by walking its
-//! structure without decoding it: a full parse of an answer to read its `usage` cost more
-//! than the rest of relaying it (~10k instructions for a short chat answer, and a float
-//! parse per number of an embedding).
 
 use memchr::memmem::Finder;
 use std::sync::OnceLock;
@@ -55,37 +53,7 @@ impl Key {
             .map(|v| string_chars(&json[v + 1..]))
             .sum()
     }
-}
 
-fn skip_space(json: &[u8], mut i: usize) -> usize {
-    while json.get(i).is_some_and(|b| b.is_ascii_whitespace()) {
-        i += 1;
-    }
-    i
-}
-
-/// Characters of the JSON string whose text starts `text`, up to its closing quote.
-fn string_chars(text: &[u8]) -> u64 {
-    let mut chars = 0;
-    let mut i = 0;
-    while let Some(&b) = text.get(i) {
-        match b {
-            b'"' => break,
-            b'\\' => {
-                chars += 1;
-                i += if text.get(i + 1) == Some(&b'u') { 6 } else { 2 };
-            }
-            _ => {
-                // Count characters, not bytes: skip UTF-8 continuation bytes.
-                chars += u64::from(b & 0xC0 != 0x80);
-                i += 1;
-            }
-        }
-    }
-    chars
-}
-
-impl Key {
     /// The value of this key's member of the top-level object of `json`, as written. None
     /// when `json` is not an object, has no such member, or ends before that member's value
     /// does (what follows the member is not looked at). Values are skipped by their
@@ -123,6 +91,34 @@ impl Key {
     }
 }
 
+fn skip_space(json: &[u8], mut i: usize) -> usize {
+    while json.get(i).is_some_and(|b| b.is_ascii_whitespace()) {
+        i += 1;
+    }
+    i
+}
+
+/// Characters of the JSON string whose text starts `text`, up to its closing quote.
+fn string_chars(text: &[u8]) -> u64 {
+    let mut chars = 0;
+    let mut i = 0;
+    while let Some(&b) = text.get(i) {
+        match b {
+            b'"' => break,
+            b'\\' => {
+                chars += 1;
+                i += if text.get(i + 1) == Some(&b'u') { 6 } else { 2 };
+            }
+            _ => {
+                // Count characters, not bytes: skip UTF-8 continuation bytes.
+                chars += u64::from(b & 0xC0 != 0x80);
+                i += 1;
+            }
+        }
+    }
+    chars
+}
+
 /// Whether the byte at `at` is escaped: preceded by an odd number of backslashes.
 fn escaped(json: &[u8], at: usize) -> bool {
     json[..at].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 1
@@ -138,9 +134,8 @@ fn walk_to_member<'a>(json: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
 /// not JSON; `ended_well` tells which.
 pub struct Members<'a> {
     json: &'a [u8],
-    /// Where the next member (or the closing brace) is looked for; None once finished.
+    /// Where the next member is looked for; None once finished.
     at: Option<usize>,
-    read_one: bool,
     ended_well: bool,
 }
 
@@ -148,11 +143,13 @@ impl<'a> Members<'a> {
     pub fn of(json: &'a [u8]) -> Self {
         let open = skip_space(json, 0);
         let at = (json.get(open) == Some(&b'{')).then_some(open + 1);
+        // An empty object ends here. After a member only a comma leads to another, so
+        // `{"a":1,}` is not taken for a whole object.
+        let empty = at.is_some_and(|at| json.get(skip_space(json, at)) == Some(&b'}'));
         Self {
             json,
-            at,
-            read_one: false,
-            ended_well: false,
+            at: at.filter(|_| !empty),
+            ended_well: empty,
         }
     }
 
@@ -161,7 +158,7 @@ impl<'a> Members<'a> {
         self.ended_well
     }
 
-    fn member(&mut self, at: usize) -> Option<(&'a [u8], &'a [u8], usize)> {
+    fn member(&self, at: usize) -> Option<(&'a [u8], &'a [u8], usize)> {
         let json = self.json;
         let mut i = skip_space(json, at);
         if json.get(i) != Some(&b'"') {
@@ -184,14 +181,6 @@ impl<'a> Iterator for Members<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let at = self.at.take()?;
-        let first = !self.read_one;
-        self.read_one = true;
-        if first && self.json.get(skip_space(self.json, at)) == Some(&b'}') {
-            // An empty object. After a member, the brace is found below (so `{"a":1,}` is
-            // not taken for a whole object).
-            self.ended_well = true;
-            return None;
-        }
         let (name, value, end) = self.member(at)?;
         let after = skip_space(self.json, end);
         match self.json.get(after) {

@@ -1,6 +1,7 @@
-//! Calls to the AI providers over kept-alive connections (`conn_pool`). Before the first byte of an answer,
-//! a connect error, 429 or 5xx moves on to the next configured target after a short jittered
-//! backoff (backon), a bounded number of times; once an answer is accepted there is no retry.
+//! Calls to the AI providers over kept-alive connections (`conn_pool`). Before the first byte
+//! of an answer, a connect error, 429 or 5xx moves on to the next configured target after a
+//! short jittered backoff (backon), a bounded number of times; once an answer is accepted
+//! there is no retry.
 
 use crate::catalog::Provider;
 use crate::conn_pool::{self, Connector, InUse};

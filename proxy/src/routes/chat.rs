@@ -50,10 +50,9 @@ async fn work(
             } else {
                 body
             };
-            let billing = billing();
             let (res, billing) = routes::send(
                 &shared,
-                billing,
+                billing(),
                 Path::ChatCompletions,
                 upstream_body,
                 &AnthropicHeaders::default(),
@@ -83,10 +82,9 @@ async fn work(
             let translated =
                 translate::request::to_anthropic(&req, stream).map_err(ProxyError::BadRequest)?;
             let upstream_body = Bytes::from(translated.to_string());
-            let billing = billing();
             let (res, billing) = routes::send(
                 &shared,
-                billing,
+                billing(),
                 Path::Messages,
                 upstream_body,
                 &AnthropicHeaders::default(),
