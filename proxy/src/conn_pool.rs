@@ -43,6 +43,11 @@ impl Target {
             host,
         }
     }
+
+    #[cfg(test)]
+    pub fn host(&self) -> &HeaderValue {
+        &self.host
+    }
 }
 
 struct Idle {

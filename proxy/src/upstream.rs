@@ -168,7 +168,9 @@ impl Endpoints {
         let origin: Uri = format!("{scheme}://{authority}")
             .parse()
             .map_err(|_| invalid())?;
-        let host = HeaderValue::from_str(authority.as_str()).map_err(|_| invalid())?;
+        // host[:port]: credentials written into a base URL (`user:pass@`) are not sent.
+        let host = authority.as_str().rsplit('@').next().unwrap_or_default();
+        let host = HeaderValue::from_str(host).map_err(|_| invalid())?;
         let base_path = base.path().trim_end_matches('/');
         let uri = |path: &str| -> Result<Uri, url_error::Invalid> {
             format!("{base_path}{path}").parse().map_err(|_| invalid())
@@ -409,6 +411,39 @@ impl Upstreams {
             Err(Failure::Status(res)) => Ok(res),
             Err(Failure::Connect) => Err(ProxyError::UpstreamUnavailable),
             Err(Failure::Timeout) => Err(ProxyError::UpstreamTimeout),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoints(base_url: &str) -> Result<Endpoints, url_error::Invalid> {
+        let target = Target {
+            base_url: base_url.into(),
+            api_key: "sk-test".into(),
+        };
+        Endpoints::new(&target, Provider::OpenAi)
+    }
+
+    /// Requests are written in origin form, with the base URL's path and a Host header that
+    /// names host and port only.
+    #[test]
+    fn splits_a_base_url_into_where_to_dial_and_what_to_write() {
+        let e = endpoints("https://user:secret@api.example.com:8443/openai/v1/").unwrap();
+        assert_eq!(e.chat, "/openai/v1/chat/completions");
+        assert_eq!(e.embeddings, "/openai/v1/embeddings");
+        assert_eq!(e.pool.host(), "api.example.com:8443");
+        let e = endpoints("http://127.0.0.1:9000").unwrap();
+        assert_eq!(e.chat, "/chat/completions");
+        assert_eq!(e.pool.host(), "127.0.0.1:9000");
+        for bad in [
+            "api.example.com/v1",
+            "ftp://api.example.com/v1",
+            "https://api.example.com/v1?x=1",
+        ] {
+            assert!(endpoints(bad).is_err(), "{bad}");
         }
     }
 }
