@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 const SCRIPT: &str = r#"
-import json, os, sys, urllib.request
+import json, os, sys, urllib.error, urllib.parse, urllib.request
 import stripe
 
 base = os.environ["SANDBOX"] + "/stripe"
@@ -42,7 +42,18 @@ session = stripe.checkout.Session.create(
 )
 out["session_mode"] = session.mode
 out["session_methods"] = session.payment_method_types
-urllib.request.urlopen(session.url).read()
+# Pay on the hosted page with the test card, as a browser submits its form; the 303 to the
+# success URL is not followed (it leaves the machine).
+class Stay(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+card = urllib.parse.urlencode({"card_number": "4242424242424242", "exp": "12/34", "cvc": "123", "name": "Py"})
+try:
+    urllib.request.build_opener(Stay).open(session.url, data=card.encode())
+    out["pay_status"] = 200
+except urllib.error.HTTPError as e:
+    out["pay_status"] = e.code
+    out["pay_location"] = e.headers["location"]
 out["session_paid"] = stripe.checkout.Session.retrieve(session.id).payment_status
 
 for _ in range(2):
@@ -105,6 +116,8 @@ async fn the_official_python_sdk_speaks_to_the_sandbox_and_the_webhook() {
     assert_eq!(out["metered_usage_type"], "metered");
     assert_eq!(out["session_mode"], "subscription");
     assert_eq!(out["session_methods"], serde_json::json!(["card", "link"]));
+    assert_eq!(out["pay_status"], 303, "{out}");
+    assert_eq!(out["pay_location"], "https://example.com/ok");
     assert_eq!(out["session_paid"], "paid");
     assert_eq!(out["bad_key"], "AuthenticationError");
     assert_eq!(out["verified_type"], "customer.subscription.created");

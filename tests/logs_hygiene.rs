@@ -18,6 +18,8 @@ const PROMPT: &str = "prompt-marker-8d41 tell me a secret";
 const MAIL_BODY: &str = "mail-body-marker-2c77 meet me at noon";
 const MAIL_SUBJECT: &str = "subject-marker-91fe";
 const SIGNAL_TEXT: &str = "signal-marker-e5a0 the door code is 4455";
+/// Stripe's test card, typed into the sandbox's hosted checkout page.
+const CARD_NUMBER: &str = "4242424242424242";
 
 /// Sends `req`; its answer must be a success, read as JSON.
 async fn ok_json(req: reqwest::RequestBuilder) -> Value {
@@ -53,19 +55,30 @@ async fn secrets_prompts_and_message_bodies_never_reach_the_logs() {
     let token = renewed["access_token"].as_str().unwrap().to_owned();
     let refresh = renewed["refresh_token"].as_str().unwrap().to_owned();
 
-    // Subscribe and "pay": the Stripe webhooks provision the identity.
+    // Subscribe and pay with the test card on the hosted checkout page: the Stripe webhooks
+    // provision the identity.
     let checkout = ok_json(
         http.post(format!("{api}/v1/billing/subscribe"))
             .bearer_auth(&token)
             .json(&json!({"plan": "basic"})),
     )
     .await;
-    let paid = http
-        .get(checkout["checkout_url"].as_str().unwrap())
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let paid = browser
+        .post(checkout["checkout_url"].as_str().unwrap())
+        .form(&[
+            ("card_number", CARD_NUMBER),
+            ("exp", "12/34"),
+            ("cvc", "123"),
+            ("name", "Test"),
+        ])
         .send()
         .await
         .unwrap();
-    assert!(paid.status().is_success());
+    assert_eq!(paid.status(), 303, "paid, and sent on to the success URL");
     let deadline = Instant::now() + Duration::from_secs(60);
     let identity = loop {
         let v: Value = http
@@ -155,6 +168,7 @@ async fn secrets_prompts_and_message_bodies_never_reach_the_logs() {
         ("mail body", "mail-body-marker-2c77"),
         ("mail subject", MAIL_SUBJECT),
         ("Signal message", "signal-marker-e5a0"),
+        ("card number", CARD_NUMBER),
     ];
     for (what, secret) in forbidden {
         if let Some(line) = lines.iter().find(|l| l.contains(secret)) {

@@ -94,8 +94,8 @@ impl Stack {
             .unwrap_or(0)
     }
 
-    /// subscribe → open the checkout URL ("pay") → webhooks delivered. Returns the Stripe
-    /// subscription id.
+    /// subscribe → pay on the hosted checkout page with the test card → webhooks delivered.
+    /// Returns the Stripe subscription id.
     pub async fn subscribe_and_pay(&self, s: &Session, plan: &str) -> String {
         let res = self
             .api_post("/v1/billing/subscribe", &s.access, json!({"plan": plan}))
@@ -105,16 +105,26 @@ impl Stack {
             .as_str()
             .unwrap()
             .to_owned();
-        let page = self.http.get(&url).send().await.unwrap();
-        assert_eq!(page.status(), StatusCode::OK);
-        let body = page.text().await.unwrap();
-        let sub = body
-            .split("Subscription ")
-            .nth(1)
-            .and_then(|r| r.split(' ').next())
+        let paid = pay_checkout(&url).await;
+        assert_eq!(paid.status(), StatusCode::SEE_OTHER, "the test card pays");
+        let session_id = url.rsplit('/').next().unwrap();
+        let session: Value = self
+            .http
+            .get(format!(
+                "{}/stripe/v1/checkout/sessions/{session_id}",
+                self.sandbox.url
+            ))
+            .bearer_auth(STRIPE_KEY)
+            .send()
+            .await
             .unwrap()
-            .to_owned();
-        sub
+            .json()
+            .await
+            .unwrap();
+        session["subscription"]
+            .as_str()
+            .unwrap_or_else(|| panic!("checkout not paid: {session}"))
+            .to_owned()
     }
 
     pub async fn customer_of(&self, user_id: &str) -> String {
@@ -194,4 +204,23 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Submits the hosted checkout page at `url` with Stripe's test card, as a person would; the
+/// answer is the page's own (a 303 to the success URL when paid), not followed.
+pub async fn pay_checkout(url: &str) -> reqwest::Response {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(url)
+        .form(&[
+            ("card_number", "4242424242424242"),
+            ("exp", "12/34"),
+            ("cvc", "123"),
+            ("name", "Test"),
+        ])
+        .send()
+        .await
+        .unwrap()
 }

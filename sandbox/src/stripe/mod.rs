@@ -1,10 +1,10 @@
-//! Sandbox Stripe, mounted at `/stripe`: customers, Checkout Sessions (with a checkout URL a
-//! browser or test opens to "pay"), Billing Portal sessions, subscriptions, products, prices,
-//! meters and meter events, in Stripe's form-encoded requests, JSON shapes, errors and Bearer
-//! auth. Webhooks are signed with the `Stripe-Signature` v1 scheme and POSTed to
-//! `{SANDBOX_WEBHOOK_BASE}/webhooks/stripe`. Control routes under `/stripe/_sandbox/` fire
-//! payment failures, plan changes and cancellations, hold/replay/reorder deliveries, and inject
-//! faults (refusals, outages, slow answers).
+//! Sandbox Stripe, mounted at `/stripe`: customers, Checkout Sessions (with a hosted checkout
+//! page where a person pays with a test card), Billing Portal sessions, subscriptions,
+//! products, prices, meters and meter events, in Stripe's form-encoded requests, JSON shapes,
+//! errors and Bearer auth. Webhooks are signed with the `Stripe-Signature` v1 scheme and
+//! POSTed to `{SANDBOX_WEBHOOK_BASE}/webhooks/stripe`. Control routes under
+//! `/stripe/_sandbox/` fire payment failures, plan changes and cancellations,
+//! hold/replay/reorder deliveries, and inject faults (refusals, outages, slow answers).
 
 mod api;
 mod control;

@@ -1,4 +1,4 @@
-//! Checkout Sessions (subscription mode) and the hosted page that "pays" one.
+//! Checkout Sessions (subscription mode); the hosted page their `url` opens is `checkout_page`.
 
 use super::{bad, get_object, host, post_request, S};
 use crate::stripe::objects;
@@ -6,7 +6,7 @@ use crate::stripe::state::now_unix;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use serde_json::Value;
 
 pub async fn create(State(s): S, headers: HeaderMap, body: Bytes) -> Response {
@@ -72,16 +72,4 @@ fn public_session(v: &Value) -> Value {
 pub async fn get(State(s): S, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let found = s.lock().sessions.get(&id).map(public_session);
     get_object(&s, &headers, "checkout.session", found, &id)
-}
-
-/// The hosted checkout page: opening it pays. The subscription becomes active and
-/// checkout.session.completed, customer.subscription.created and invoice.paid are sent.
-pub async fn pay(State(s): S, Path(id): Path<String>) -> Response {
-    match crate::stripe::webhooks::complete_checkout(&s, &id).await {
-        Ok(sub) => Html(format!(
-            "<!doctype html><title>Paid</title><h1>Payment succeeded</h1><p>Subscription {sub} is active.</p>"
-        ))
-        .into_response(),
-        Err(msg) => (StatusCode::NOT_FOUND, Html(format!("<!doctype html><h1>{msg}</h1>"))).into_response(),
-    }
 }

@@ -3,6 +3,7 @@
 
 mod catalog;
 mod checkout;
+mod checkout_page;
 mod customers;
 mod meter_events;
 mod subscriptions;
@@ -47,7 +48,10 @@ pub fn routes() -> Router<Arc<Stripe>> {
             post(catalog::create_meter).get(catalog::list_meters),
         )
         .route("/v1/billing/meter_events", post(meter_events::create))
-        .route("/c/pay/{id}", get(checkout::pay))
+        .route(
+            "/c/pay/{id}",
+            get(checkout_page::show).post(checkout_page::submit),
+        )
         .route("/p/session/{id}", get(customers::portal_page))
 }
 
