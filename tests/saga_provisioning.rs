@@ -38,7 +38,7 @@ async fn a_user_becomes_an_active_identity_with_email_phone_and_a_key() {
     assert_eq!(numbers.len(), 1, "{numbers:?}");
     assert_eq!(numbers[0]["phone_number"], phone.as_str());
 
-    // Credentials are stored encrypted, and the user has a key.
+    // Credentials are stored encrypted; no API key was issued (Dex connects with OAuth).
     let sealed = db::identities::workspace_password(&stack.db.pool, identity.id)
         .await
         .unwrap()
@@ -49,7 +49,7 @@ async fn a_user_becomes_an_active_identity_with_email_phone_and_a_key() {
             .await
             .unwrap()
             .len(),
-        1
+        0
     );
     let steps = db::identities::steps(&stack.db.pool, identity.id)
         .await

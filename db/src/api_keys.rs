@@ -144,10 +144,19 @@ pub async fn revoke_all(pool: &PgPool, user_id: Uuid) -> Result<u64, sqlx::Error
     .execute(pool)
     .await?;
     sqlx::query(
-        "UPDATE oauth_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+        "UPDATE oauth_grants SET revoked_at = now(), revoked_reason = 'identity deprovisioned'
+         WHERE user_id = $1 AND revoked_at IS NULL",
     )
     .bind(user_id)
     .execute(pool)
     .await?;
     Ok(done.rows_affected())
+}
+
+/// Ids and names of all the user's keys, revoked ones too (activity names old requests).
+pub async fn list_all(pool: &PgPool, user_id: Uuid) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, name FROM api_keys WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_all(pool)
+        .await
 }

@@ -1,10 +1,13 @@
 //! Postgres access: pool set-up, migrations, and one module of queries per table.
 
+pub mod activity;
 pub mod api_keys;
 pub mod audit;
 pub mod identities;
 pub mod incoming_sms;
+pub mod oauth;
 pub mod partitions;
+pub mod portal_sessions;
 pub mod refresh_tokens;
 pub mod stripe_customers;
 pub mod subscriptions;

@@ -165,3 +165,21 @@ pub fn is_live(status: &str) -> bool {
 pub fn is_delinquent(status: &str) -> bool {
     matches!(status, "past_due" | "unpaid")
 }
+
+/// Sets (or with `None` removes) the monthly spending cap on the user's live subscription;
+/// false if there is none. The table's trigger tells every proxy at once.
+pub async fn set_spending_cap(
+    pool: &PgPool,
+    user_id: Uuid,
+    cap_microdollars: Option<i64>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE subscriptions SET spending_cap_microdollars = $2, updated_at = now()
+         WHERE user_id = $1 AND status IN ('active', 'trialing', 'past_due', 'unpaid')",
+    )
+    .bind(user_id)
+    .bind(cap_microdollars)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}

@@ -7,7 +7,7 @@ use subtle::ConstantTimeEq;
 
 pub const API_KEY_PREFIX: &str = "pk_live_";
 /// 256 bits need 43 base62 digits; we always emit exactly this many.
-const BODY_LEN: usize = 43;
+pub(crate) const BODY_LEN: usize = 43;
 const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 pub struct ApiKeySecret(String);
@@ -56,7 +56,7 @@ impl std::fmt::Debug for ApiKeySecret {
 }
 
 /// Big-endian base62 of a 256-bit number, left-padded to a fixed width.
-fn base62_fixed(bytes: [u8; 32]) -> String {
+pub(crate) fn base62_fixed(bytes: [u8; 32]) -> String {
     let mut n = bytes.to_vec();
     let mut digits = Vec::with_capacity(BODY_LEN);
     while n.iter().any(|&b| b != 0) {

@@ -4,6 +4,7 @@
 mod api_key;
 mod email;
 mod month;
+mod oauth_token;
 mod password;
 mod phone_number;
 mod plan;
@@ -13,6 +14,9 @@ mod user_name;
 pub use api_key::{ApiKeyHash, ApiKeySecret, API_KEY_PREFIX};
 pub use email::Email;
 pub use month::Month;
+pub use oauth_token::{
+    bearer_hash, OAuthToken, TokenKind, ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX,
+};
 pub use password::Password;
 pub use phone_number::PhoneNumber;
 pub use plan::Plan;

@@ -1,12 +1,14 @@
-//! The api process (axum): accounts, API keys, admin — and, as later issues land, identity,
-//! communication, billing, OAuth connect, the portal and webhooks.
+//! The api process (axum): accounts, API keys, identity, communication, billing, OAuth
+//! connect, the user portal, admin and webhooks.
 
 pub mod auth;
 pub mod comms;
 pub mod error;
 pub mod extract;
+pub mod oauth;
 pub mod openapi;
 pub mod orchestration;
+pub mod portal;
 pub mod routes;
 pub mod state;
 
@@ -103,6 +105,13 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::billing::routes())
         .merge(routes::usage::routes())
         .merge(routes::webhooks::routes())
+        .merge(routes::oauth::client_routes())
+        .merge(
+            routes::oauth::browser_routes().layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                portal::browser::layer,
+            )),
+        )
         .split_for_parts();
     let spec = Arc::new(spec);
     let pool = state.pool.clone();
@@ -117,6 +126,7 @@ pub fn router(state: AppState) -> Router {
         "/openapi.json",
         get(move || async move { Json(spec.as_ref().clone()) }),
     )
+    .merge(routes::portal::routes(state.clone()))
     .fallback(|| async { ApiError::NotFound("no such route".into()) })
     .with_state(state)
     .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
     info(title = "Poindexter Cloud API", description = "Identity and metered AI access for Dex instances."),
     modifiers(&Security),
     tags((name = "auth"), (name = "api-keys"), (name = "identity"), (name = "email"), (name = "calendar"),
-        (name = "signal"), (name = "sms"), (name = "billing"), (name = "usage"), (name = "webhooks"), (name = "admin"))
+        (name = "signal"), (name = "sms"), (name = "billing"), (name = "usage"), (name = "webhooks"), (name = "admin"), (name = "oauth"))
 )]
 pub struct ApiDoc;
 

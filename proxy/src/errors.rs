@@ -18,7 +18,7 @@ pub enum Dialect {
 pub enum ProxyError {
     #[error("Missing API key. Send `Authorization: Bearer pk_live_…` or `x-api-key: pk_live_…`.")]
     MissingKey,
-    #[error("Invalid API key. Check the key, or create a new one in the Poindexter dashboard.")]
+    #[error("Invalid API key or access token: unknown, revoked or expired. Check the key, create a new one in the Poindexter dashboard, or reconnect Dex.")]
     InvalidKey,
     #[error(
         "No active Poindexter subscription. Subscribe to a plan at /dashboard to use AI access."

@@ -351,25 +351,13 @@ impl ProvisionIdentity {
             }))
             .send();
 
-        // 6. Active, with a first API key if the user has none.
+        // 6. Active. No API key is issued here: a connected Dex holds OAuth tokens, and a
+        // key nobody was shown would only be a live secret at rest; users make keys at /keys.
         {
             let deps = deps.clone();
             let user_id = req.user_id;
-            // Status last: whoever sees `active` also sees the key and every step done.
+            // Status last: whoever sees `active` also sees every step done.
             ctx.run(|| async move {
-                if db::api_keys::list_active(&deps.pool, user_id)
-                    .await
-                    .map_err(fail)?
-                    .is_empty()
-                {
-                    let secret = domain::ApiKeySecret::generate();
-                    // Inside the step, so a replay never mints a second id.
-                    #[allow(clippy::disallowed_methods)]
-                    let key_id = Uuid::now_v7();
-                    db::api_keys::insert(&deps.pool, key_id, user_id, "dex", &secret)
-                        .await
-                        .map_err(fail)?;
-                }
                 db::audit::record(
                     &deps.pool,
                     "ProvisionIdentity",

@@ -1,4 +1,5 @@
-//! `AuthUser`: the caller, authenticated by an API key (`pk_live_…`) or a session access token.
+//! `AuthUser`: the caller, authenticated by an API key (`pk_live_…`), a connected instance's
+//! OAuth access token (`pdx_at_…`) or a session access token.
 //! `AdminAuth`: the operator, authenticated by `ADMIN_TOKEN`.
 
 use crate::error::ApiError;
@@ -11,7 +12,13 @@ use uuid::Uuid;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Credential {
     Session,
-    ApiKey { key_id: Uuid },
+    ApiKey {
+        key_id: Uuid,
+    },
+    /// A connected Dex instance's access token, under this grant.
+    OAuth {
+        grant_id: Uuid,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +54,9 @@ impl FromRequestParts<AppState> for AuthUser {
         if token.starts_with(domain::API_KEY_PREFIX) {
             return api_key(token, state).await;
         }
+        if token.starts_with(domain::ACCESS_TOKEN_PREFIX) {
+            return access_token(token, state).await;
+        }
         let invalid = || ApiError::Unauthorized("invalid or expired token".into());
         let claims = state.jwt.verify_access(token).ok_or_else(invalid)?;
         let user = db::users::find(&state.pool, claims.sub)
@@ -78,6 +88,23 @@ async fn api_key(token: &str, state: &AppState) -> Result<AuthUser, ApiError> {
     Ok(AuthUser {
         user_id: owner.user_id,
         credential: Credential::ApiKey { key_id: owner.id },
+    })
+}
+
+async fn access_token(token: &str, state: &AppState) -> Result<AuthUser, ApiError> {
+    let invalid = || {
+        ApiError::Unauthorized(
+            "invalid, expired or revoked access token; refresh it or connect Dex again".into(),
+        )
+    };
+    let hash = domain::bearer_hash(token).ok_or_else(invalid)?;
+    let (user_id, grant_id) = db::oauth::find_access(&state.pool, &hash.0)
+        .await?
+        .ok_or_else(invalid)?;
+    state.key_usage.touch_grant(grant_id);
+    Ok(AuthUser {
+        user_id,
+        credential: Credential::OAuth { grant_id },
     })
 }
 

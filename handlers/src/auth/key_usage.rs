@@ -1,5 +1,6 @@
-//! `last_used_at` for API keys without a database write per request: uses are remembered in
-//! memory and written in one batched statement every few seconds (and on shutdown).
+//! `last_used_at` for API keys and OAuth grants without a database write per request: uses
+//! are remembered in memory and written in one batched statement every few seconds (and on
+//! shutdown).
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -11,6 +12,7 @@ use uuid::Uuid;
 #[derive(Clone, Default)]
 pub struct KeyUsage {
     pending: Arc<Mutex<HashMap<Uuid, DateTime<Utc>>>>,
+    grants: Arc<Mutex<HashMap<Uuid, DateTime<Utc>>>>,
 }
 
 impl KeyUsage {
@@ -20,7 +22,22 @@ impl KeyUsage {
         }
     }
 
+    pub fn touch_grant(&self, grant_id: Uuid) {
+        if let Ok(mut p) = self.grants.lock() {
+            p.insert(grant_id, Utc::now());
+        }
+    }
+
     pub async fn flush(&self, pool: &PgPool) {
+        let grants: Vec<(Uuid, DateTime<Utc>)> = match self.grants.lock() {
+            Ok(mut p) => p.drain().collect(),
+            Err(_) => Vec::new(),
+        };
+        // Last-use times of grants are a courtesy: one lost on a database error is refreshed
+        // by the next call.
+        if let Err(e) = db::oauth::record_last_used(pool, &grants).await {
+            tracing::debug!(error = %e, "could not record grant usage");
+        }
         let batch: Vec<(Uuid, DateTime<Utc>)> = match self.pending.lock() {
             Ok(mut p) => p.drain().collect(),
             Err(_) => return,

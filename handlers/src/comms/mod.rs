@@ -53,3 +53,30 @@ impl Providers {
         })
     }
 }
+
+/// Remembers that a message went out (the portal counts them and lists them under Activity),
+/// with how many recipients and which credential sent it, never who or what. A failure to
+/// record is logged and does not fail a send that already happened.
+pub async fn record_sent(
+    state: &crate::state::AppState,
+    caller: &ActiveIdentity,
+    action: &str,
+    recipients: usize,
+) {
+    let via = match caller.auth.credential {
+        crate::auth::Credential::Session => serde_json::json!("session"),
+        crate::auth::Credential::ApiKey { key_id } => serde_json::json!({"api_key": key_id}),
+        crate::auth::Credential::OAuth { grant_id } => serde_json::json!({"grant": grant_id}),
+    };
+    if let Err(e) = db::audit::record(
+        &state.pool,
+        "dex",
+        Some(caller.auth.user_id),
+        action,
+        serde_json::json!({"recipients": recipients, "via": via}),
+    )
+    .await
+    {
+        tracing::warn!(error = %e, action, "could not record a sent message");
+    }
+}

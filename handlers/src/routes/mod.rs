@@ -7,6 +7,8 @@ pub mod billing;
 pub mod calendar;
 pub mod email;
 pub mod identity;
+pub mod oauth;
+pub mod portal;
 pub mod signal;
 pub mod sms;
 pub mod usage;

@@ -8,10 +8,13 @@ use sqlx::PgPool;
 use std::collections::HashMap;
 use uuid::Uuid;
 
+/// An API key, or a connected instance's access token (then `key_id` is its grant's id and
+/// `expires_at` its expiry in Unix seconds; keys never expire).
 pub struct KeyRow {
     pub key_id: Uuid,
     pub user_id: Uuid,
     pub hash: [u8; 32],
+    pub expires_at: i64,
 }
 
 pub struct UserRow {
@@ -28,21 +31,32 @@ pub struct Snapshot {
     pub users: Vec<UserRow>,
 }
 
-/// The owner of the active key with this hash, if there is one.
+/// The owner of the active key or live access token with this hash, if there is one.
 pub async fn owner_of(pool: &PgPool, hash: &[u8; 32]) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("SELECT user_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
-        .bind(&hash[..])
-        .fetch_optional(pool)
-        .await
+    sqlx::query_scalar(
+        "SELECT user_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL
+         UNION ALL
+         SELECT t.user_id FROM oauth_tokens t JOIN oauth_grants g ON g.id = t.grant_id
+         WHERE t.access_hash = $1 AND g.revoked_at IS NULL AND t.access_expires_at > now()
+         LIMIT 1",
+    )
+    .bind(&hash[..])
+    .fetch_optional(pool)
+    .await
 }
 
 type SubRow = (Uuid, String, String, Option<i64>, Option<DateTime<Utc>>);
 
 /// Everything, or only `user`'s rows.
 pub async fn snapshot(pool: &PgPool, user: Option<Uuid>) -> Result<Snapshot, sqlx::Error> {
-    let keys: Vec<(Uuid, Uuid, Vec<u8>)> = sqlx::query_as(
-        "SELECT id, user_id, key_hash FROM api_keys
-         WHERE revoked_at IS NULL AND ($1::uuid IS NULL OR user_id = $1)",
+    let keys: Vec<(Uuid, Uuid, Vec<u8>, i64)> = sqlx::query_as(
+        "SELECT id, user_id, key_hash, 9223372036854775807::int8 FROM api_keys
+         WHERE revoked_at IS NULL AND ($1::uuid IS NULL OR user_id = $1)
+         UNION ALL
+         SELECT g.id, g.user_id, t.access_hash, extract(epoch FROM t.access_expires_at)::int8
+         FROM oauth_tokens t JOIN oauth_grants g ON g.id = t.grant_id
+         WHERE g.revoked_at IS NULL AND t.access_expires_at > now()
+           AND ($1::uuid IS NULL OR g.user_id = $1)",
     )
     .bind(user)
     .fetch_all(pool)
@@ -114,11 +128,12 @@ pub async fn snapshot(pool: &PgPool, user: Option<Uuid>) -> Result<Snapshot, sql
     }
     let keys = keys
         .into_iter()
-        .filter_map(|(key_id, user_id, hash)| {
+        .filter_map(|(key_id, user_id, hash, expires_at)| {
             Some(KeyRow {
                 key_id,
                 user_id,
                 hash: hash.try_into().ok()?,
+                expires_at,
             })
         })
         .collect();

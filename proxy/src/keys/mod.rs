@@ -4,7 +4,7 @@
 pub mod listen;
 pub mod load;
 
-use domain::{ApiKeySecret, Plan};
+use domain::Plan;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -95,8 +95,18 @@ impl UserState {
 
 #[derive(Debug, Clone)]
 pub struct KeyEntry {
+    /// The API key's id, or the grant's id for an access token: usage is recorded under it.
     pub key_id: Uuid,
     pub user: Arc<UserState>,
+    /// Unix seconds; `i64::MAX` for API keys.
+    expires_at: i64,
+}
+
+impl KeyEntry {
+    fn live(&self) -> bool {
+        // Keys never expire: no clock read on their path.
+        self.expires_at == i64::MAX || chrono::Utc::now().timestamp() < self.expires_at
+    }
 }
 
 #[derive(Default)]
@@ -137,24 +147,23 @@ impl KeyStore {
         if let Some(entry) = self.find(presented) {
             return Some(entry);
         }
-        let secret = ApiKeySecret::parse(presented)?;
+        let hash = domain::bearer_hash(presented)?;
         if self.misses.check().is_err() {
             return None;
         }
-        let user_id = load::owner_of(pool, &secret.hash().0).await.ok()??;
+        let user_id = load::owner_of(pool, &hash.0).await.ok()??;
         let snapshot = load::snapshot(pool, Some(user_id)).await.ok()?;
         self.replace_user(user_id, snapshot);
         self.find(presented)
     }
 
-    /// The entry for a presented key, if it is an active one.
+    /// The entry for a presented key or access token, if it is an active one.
     pub fn find(&self, presented: &str) -> Option<KeyEntry> {
-        let secret = ApiKeySecret::parse(presented)?;
-        let hash = secret.hash();
+        let hash = domain::bearer_hash(presented)?;
         let maps = self.maps.read().ok()?;
         let (stored, entry) = maps.by_hash.get_key_value(&hash.0)?;
         // The map lookup found it by hash; confirm in constant time all the same.
-        hash.matches(stored).then(|| entry.clone())
+        (hash.matches(stored) && entry.live()).then(|| entry.clone())
     }
 
     pub fn is_loaded(&self) -> bool {
@@ -193,6 +202,7 @@ impl KeyStore {
                     KeyEntry {
                         key_id: k.key_id,
                         user: user.clone(),
+                        expires_at: k.expires_at,
                     },
                 );
             }
@@ -225,6 +235,7 @@ impl KeyStore {
                 KeyEntry {
                     key_id: k.key_id,
                     user: state.clone(),
+                    expires_at: k.expires_at,
                 },
             );
         }

@@ -101,7 +101,7 @@ impl Caller {
 
 /// The key the caller presented, as the OpenAI SDK (`Authorization: Bearer`) or the
 /// Anthropic SDK (`x-api-key`) sends it.
-/// If both are sent, the one that looks like a Poindexter key wins.
+/// If both are sent, the one that looks like a Poindexter key or access token wins.
 fn presented_key(headers: &HeaderMap) -> Option<&str> {
     let x_api_key = headers
         .get("x-api-key")
@@ -113,7 +113,9 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
         .and_then(|auth| auth.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim());
-    let ours = |k: &&str| k.starts_with(domain::API_KEY_PREFIX);
+    let ours = |k: &&str| {
+        k.starts_with(domain::API_KEY_PREFIX) || k.starts_with(domain::ACCESS_TOKEN_PREFIX)
+    };
     x_api_key
         .filter(ours)
         .or(bearer.filter(ours))

@@ -38,23 +38,32 @@ pub async fn create(
     body: Option<ValidJson<CreateApiKey>>,
 ) -> ApiResult<(StatusCode, Json<NewApiKey>)> {
     let req = body.map(|b| b.0).unwrap_or_default();
-    let name = parse_name(req.name.as_deref())?;
-    let active = db::api_keys::list_active(&state.pool, auth.user_id).await?;
+    let (key, secret) = create_key(&state, auth.user_id, req.name.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(NewApiKey::new(key, &secret))))
+}
+
+/// A new key named `name` for the user (the portal's form creates keys the same way).
+pub(crate) async fn create_key(
+    state: &AppState,
+    user_id: Uuid,
+    name: Option<&str>,
+) -> ApiResult<(db::api_keys::ApiKey, domain::ApiKeySecret)> {
+    let name = parse_name(name)?;
+    let active = db::api_keys::list_active(&state.pool, user_id).await?;
     if active.len() >= MAX_ACTIVE_KEYS {
         return Err(ApiError::Conflict(format!(
             "you already have {MAX_ACTIVE_KEYS} active keys; revoke one first"
         )));
     }
     let secret = domain::ApiKeySecret::generate();
-    let key =
-        db::api_keys::insert(&state.pool, Uuid::now_v7(), auth.user_id, &name, &secret).await?;
+    let key = db::api_keys::insert(&state.pool, Uuid::now_v7(), user_id, &name, &secret).await?;
     db::audit::record(
         &state.pool,
         "user",
-        Some(auth.user_id),
+        Some(user_id),
         "api_key.created",
         serde_json::json!({"key_id": key.id}),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(NewApiKey::new(key, &secret))))
+    Ok((key, secret))
 }

@@ -1,6 +1,6 @@
 //! API keys: create (the key is shown once), list, revoke, rotate.
 
-mod create;
+pub(crate) mod create;
 mod list;
 mod revoke;
 mod rotate;

@@ -24,6 +24,7 @@ pub async fn me(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json
     let authenticated_with = match auth.credential {
         crate::auth::Credential::Session => "session",
         crate::auth::Credential::ApiKey { .. } => "api_key",
+        crate::auth::Credential::OAuth { .. } => "oauth",
     };
     Ok(Json(MeResponse {
         user: (&user).into(),

@@ -2,10 +2,11 @@
 //! period's bill.
 
 mod customer;
-mod portal;
-mod subscribe;
+pub(crate) mod portal;
+pub(crate) mod spending_cap;
+pub(crate) mod subscribe;
 mod subscription;
-mod usage;
+pub(crate) mod usage;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -17,6 +18,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(portal::portal))
         .routes(routes!(subscription::subscription))
         .routes(routes!(usage::billing_usage))
+        .routes(routes!(spending_cap::set))
 }
 
 /// Stripe trouble as the user sees it: a refusal is our bug (logged, 500); unavailability is

@@ -16,20 +16,33 @@ pub struct PortalUrl {
 #[utoipa::path(post, path = "/v1/billing/portal", tag = "billing", security(("bearer" = [])),
     responses((status = 200, body = PortalUrl), (status = 401), (status = 409), (status = 503)))]
 pub async fn portal(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<PortalUrl>> {
-    let customer = db::stripe_customers::of_user(&state.pool, auth.user_id)
+    let back = format!("{}/dashboard", state.config.public_base_url);
+    let url = portal_url(&state, auth.user_id, &back).await?;
+    Ok(Json(PortalUrl { url }))
+}
+
+/// A Billing Portal session for the user that returns to `back`.
+pub(crate) async fn portal_url(
+    state: &AppState,
+    user_id: uuid::Uuid,
+    back: &str,
+) -> ApiResult<String> {
+    let customer = db::stripe_customers::of_user(&state.pool, user_id)
         .await?
         .ok_or_else(|| {
             ApiError::Conflict("you have no billing account yet; subscribe to a plan first".into())
         })?;
     let minute = chrono::Utc::now().timestamp() / 60;
+    // Sessions for another return page are other requests to Stripe's idempotency.
+    let to = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(back)[..4]);
     let url = state
         .stripe
         .create_portal_session(
             &customer,
-            &format!("{}/dashboard", state.config.public_base_url),
-            &format!("pdx-portal-{}-{minute}", auth.user_id),
+            back,
+            &format!("pdx-portal-{user_id}-{minute}-{to}"),
         )
         .await
         .map_err(stripe_error)?;
-    Ok(Json(PortalUrl { url }))
+    Ok(url)
 }

@@ -34,7 +34,39 @@ pub async fn subscribe(
     ValidJson(req): ValidJson<Subscribe>,
 ) -> ApiResult<Json<CheckoutUrl>> {
     let plan = Plan::parse(&req.plan).map_err(|e| ApiError::bad_field("plan", e.0))?;
-    if let Some(sub) = db::subscriptions::current(&state.pool, auth.user_id).await? {
+    let base = &state.config.public_base_url;
+    let back = ReturnUrls {
+        success: &format!("{base}/dashboard?checkout=success"),
+        cancel: &format!("{base}/dashboard?checkout=cancelled"),
+    };
+    let checkout_url = start_checkout(&state, auth.user_id, plan, &back).await?;
+    Ok(Json(CheckoutUrl { checkout_url }))
+}
+
+/// Where Checkout sends the person back to.
+pub struct ReturnUrls<'a> {
+    pub success: &'a str,
+    pub cancel: &'a str,
+}
+
+impl ReturnUrls<'_> {
+    /// Part of the idempotency key: a session made for other return URLs is not reused.
+    fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        let h = sha2::Sha256::digest(format!("{}\n{}", self.success, self.cancel));
+        hex::encode(&h[..8])
+    }
+}
+
+/// A Checkout Session for `plan` (refused with 409 if a subscription is already live or
+/// owes money); returns its URL.
+pub async fn start_checkout(
+    state: &AppState,
+    user_id: uuid::Uuid,
+    plan: Plan,
+    back: &ReturnUrls<'_>,
+) -> ApiResult<String> {
+    if let Some(sub) = db::subscriptions::current(&state.pool, user_id).await? {
         if db::subscriptions::is_live(&sub.status) || db::subscriptions::is_delinquent(&sub.status)
         {
             return Err(ApiError::Conflict(format!(
@@ -56,7 +88,7 @@ pub async fn subscribe(
             "billing is not configured yet; try again later".into(),
         ));
     }
-    let customer = customer::ensure(&state, auth.user_id).await?;
+    let customer = customer::ensure(state, user_id).await?;
     let keys: Vec<String> = Kind::ALL
         .iter()
         .map(|k| billing::catalog::overage_lookup_key(plan, *k))
@@ -75,8 +107,7 @@ pub async fn subscribe(
             "overage prices missing; run `poindexter stripe-setup`"
         );
     }
-    let base = &state.config.public_base_url;
-    let user = auth.user_id.to_string();
+    let user = user_id.to_string();
     // Repeated clicks within five minutes reuse one session; a later one gets a fresh session.
     let bucket = chrono::Utc::now().timestamp() / 300;
     let checkout = state
@@ -85,20 +116,21 @@ pub async fn subscribe(
             customer: &customer,
             base_price,
             metered_prices: &metered,
-            success_url: &format!("{base}/dashboard?checkout=success"),
-            cancel_url: &format!("{base}/dashboard?checkout=cancelled"),
+            success_url: back.success,
+            cancel_url: back.cancel,
             user_id: &user,
             plan,
             billing_cycle_anchor: next_month_start(),
-            idempotency_key: &format!("pdx-checkout-{user}-{}-{bucket}", plan.as_str()),
+            idempotency_key: &format!(
+                "pdx-checkout-{user}-{}-{bucket}-{}",
+                plan.as_str(),
+                back.fingerprint()
+            ),
         })
         .await
         .map_err(stripe_error)?;
-    Ok(Json(CheckoutUrl {
-        checkout_url: checkout.url,
-    }))
+    Ok(checkout.url)
 }
-
 /// 00:00 UTC on the first of next month: usage is counted per calendar month, so Stripe's
 /// billing periods start there too.
 fn next_month_start() -> i64 {

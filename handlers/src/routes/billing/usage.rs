@@ -18,21 +18,21 @@ pub struct MonthQuery {
 
 #[derive(serde::Serialize, ToSchema)]
 pub struct BillingUsage {
-    month: String,
-    plan: Option<String>,
-    included_tokens: i64,
-    input_tokens: i64,
-    output_tokens: i64,
-    overage_input_tokens: i64,
-    overage_output_tokens: i64,
-    overage_cost_microdollars: i64,
-    base_price_microdollars: i64,
-    total_microdollars: i64,
+    pub month: String,
+    pub plan: Option<String>,
+    pub included_tokens: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub overage_input_tokens: i64,
+    pub overage_output_tokens: i64,
+    pub overage_cost_microdollars: i64,
+    pub base_price_microdollars: i64,
+    pub total_microdollars: i64,
     /// Cumulative overage already reported to Stripe.
-    reported_input_tokens: i64,
-    reported_output_tokens: i64,
+    pub reported_input_tokens: i64,
+    pub reported_output_tokens: i64,
     /// True once the month's final sync has run.
-    closed: bool,
+    pub closed: bool,
 }
 
 pub(crate) fn parse_month(raw: Option<&str>) -> ApiResult<(Month, bool)> {
@@ -52,15 +52,25 @@ pub async fn billing_usage(
     Query(q): Query<MonthQuery>,
 ) -> ApiResult<Json<BillingUsage>> {
     let (month, over) = parse_month(q.month.as_deref())?;
-    let monthly = db::usage::monthly(&state.pool, auth.user_id, month)
+    Ok(Json(bill(&state, auth.user_id, month, over).await?))
+}
+
+/// A month's bill so far (the portal's dashboard shows the same figures).
+pub(crate) async fn bill(
+    state: &AppState,
+    user_id: uuid::Uuid,
+    month: Month,
+    over: bool,
+) -> ApiResult<BillingUsage> {
+    let monthly = db::usage::monthly(&state.pool, user_id, month)
         .await?
         .unwrap_or_default();
-    let current = db::subscriptions::current(&state.pool, auth.user_id)
+    let current = db::subscriptions::current(&state.pool, user_id)
         .await?
         .and_then(|s| Plan::parse(&s.plan).ok());
     let recorded = monthly.plan.as_deref().and_then(|p| Plan::parse(p).ok());
     let plan = billing::overage::plan_for_month(recorded, current, over);
-    let served = db::usage::served(&state.pool, auth.user_id, month).await?;
+    let served = db::usage::served(&state.pool, user_id, month).await?;
     let served = served.into_iter().map(|(i, o)| billing::overage::Served {
         input_tokens: i,
         output_tokens: o,
@@ -83,7 +93,7 @@ pub async fn billing_usage(
             0,
         ),
     };
-    Ok(Json(BillingUsage {
+    Ok(BillingUsage {
         month: month.to_string(),
         plan: plan.map(|p| p.as_str().to_owned()),
         included_tokens: included,
@@ -97,5 +107,5 @@ pub async fn billing_usage(
         reported_input_tokens: monthly.reported_input_tokens,
         reported_output_tokens: monthly.reported_output_tokens,
         closed: monthly.closed,
-    }))
+    })
 }

@@ -112,6 +112,7 @@ pub async fn send(
         .await
         .map_err(|e| google_error(e, "message"))?;
     tracing::info!(recipients = to.len(), "mail sent");
+    crate::comms::record_sent(&state, &caller, "email.sent", to.len()).await;
     Ok(Json(SentEmail {
         id: sent.id,
         thread_id: sent.thread_id,

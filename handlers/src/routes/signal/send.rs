@@ -57,6 +57,7 @@ pub async fn send(
         .await
         .map_err(signal_error)?;
     tracing::info!("signal message sent");
+    crate::comms::record_sent(&state, &caller, "signal.sent", 1).await;
     Ok(Json(SentSignal {
         to: to.as_str().to_owned(),
         timestamp,
