@@ -9,8 +9,12 @@ const H: f64 = 180.0;
 const BASE: f64 = 160.0;
 const LEFT: f64 = 40.0;
 
-/// `days` is every day of the period in order, with its (input, output) tokens.
+/// `days` is every day of the period in order, with its (input, output) tokens; empty when
+/// there is nothing to draw.
 pub fn daily_bars(days: &[(NaiveDate, i64, i64)]) -> String {
+    if days.iter().all(|(_, i, o)| i + o == 0) {
+        return String::new();
+    }
     let max = days.iter().map(|(_, i, o)| i + o).max().unwrap_or(0).max(1) as f64;
     let n = days.len().max(1) as f64;
     let slot = (W - LEFT) / n;
@@ -65,5 +69,6 @@ mod tests {
         assert_eq!(svg.matches("class=\"bar-in\"").count(), 2);
         assert_eq!(svg.matches("class=\"bar-out\"").count(), 1);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+        assert!(daily_bars(&[(d(1), 0, 0)]).is_empty());
     }
 }

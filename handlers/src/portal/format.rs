@@ -75,6 +75,19 @@ pub fn phone(e164: &str) -> String {
     }
 }
 
+/// A failure reason as a person reads it: without the engine's `Terminal error [500]: `.
+pub fn reason(raw: &str) -> String {
+    let r = raw.trim();
+    let r = match r.strip_prefix("Terminal error [") {
+        Some(rest) => rest.split_once("]: ").map(|(_, m)| m).unwrap_or(rest),
+        None => r,
+    };
+    let mut c = r.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +108,9 @@ mod tests {
         assert_eq!(money(0), "$0.00");
         assert_eq!(phone("+15551234567"), "+1 (555) 123-4567");
         assert_eq!(phone("+447700900123"), "+447700900123");
+        assert_eq!(
+            reason("Terminal error [500]: google: HTTP 400: Bad Request"),
+            "Google: HTTP 400: Bad Request"
+        );
     }
 }

@@ -124,7 +124,7 @@ async fn flow(
                     standing
                         .identity
                         .as_ref()
-                        .and_then(|i| i.failure_reason.clone())
+                        .and_then(|i| i.failure_reason.as_deref().map(crate::portal::format::reason))
                         .unwrap_or_else(|| "provisioning failed".into()),
                 ),
                 _ => None,

@@ -62,7 +62,11 @@ impl IdentityView {
             signal_class,
             status_label,
             status_class,
-            failure: i.failure_reason.clone().filter(|_| i.status == "failed"),
+            failure: i
+                .failure_reason
+                .as_deref()
+                .filter(|_| i.status == "failed")
+                .map(format::reason),
         }
     }
 }
