@@ -13,7 +13,9 @@ commands:
   workflows   run the Restate workflows endpoint
   sandbox     run the provider sandbox
   migrate     create the database if missing and apply migrations
-  stripe-setup  create the Stripe meters, products and prices (idempotent) and print their ids";
+  stripe-setup  create the Stripe meters, products and prices (idempotent) and print their ids
+  connect     connect a Dex instance as Dex does (OAuth with PKCE in the browser), then use the token;
+              `poindexter connect --help` for its options";
 
 pub fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -29,6 +31,7 @@ pub fn main() -> ExitCode {
         "migrate" => Component::Migrate,
         "dev" => return run_async(crate::dev::run()),
         "stripe-setup" => return crate::stripe_setup::main(),
+        "connect" => return crate::connect::main(&args[1..]),
         "-h" | "--help" | "help" => {
             eprintln!("{USAGE}");
             return ExitCode::SUCCESS;

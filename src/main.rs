@@ -1,6 +1,7 @@
 //! `poindexter`: one binary, one subcommand per component.
 
 mod cli;
+mod connect;
 mod dev;
 mod stripe_setup;
 
