@@ -3,7 +3,8 @@
 //! the workflows process and a proxy. A new user goes from Dex's authorize URL to a code at
 //! Dex's loopback callback in one browser session, then Dex exchanges it and makes an AI
 //! request with the official OpenAI SDK; an existing subscriber connects a second instance;
-//! Cancel at consent; a declined card; a failed provisioning retried from the page.
+//! Cancel at consent; a declined card; a failed provisioning retried from the page; and
+//! `poindexter connect` (Dex's side, as the README tour runs it) approved in the browser.
 //! Screenshots of every page at 1280 and 390 px land in $POINDEXTER_SCREENSHOTS (default: a
 //! folder in the temp dir), for people to look at.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -46,6 +47,7 @@ async fn a_new_user_connects_dex_in_one_browser_session() {
         .arg(format!("http://{}", proxy.addr))
         .arg(&stack.sandbox.url)
         .arg(&shots)
+        .arg(env!("CARGO_BIN_EXE_poindexter"))
         .output()
         .await
         .unwrap();
@@ -55,7 +57,7 @@ async fn a_new_user_connects_dex_in_one_browser_session() {
         out.status.success(),
         "browser flow failed:\n{stdout}\n{stderr}"
     );
-    assert_eq!(stdout.matches("PASS ").count(), 4, "{stdout}");
+    assert_eq!(stdout.matches("PASS ").count(), 5, "{stdout}");
     eprintln!("screenshots in {shots}");
 
     // The proxy's usage is flushed when it stops; the AI request Dex made is attributed to

@@ -122,7 +122,7 @@ async fn opening_the_page_shows_the_plan_and_a_labelled_card_form_and_pays_nothi
     assert_eq!(header(&page, "cache-control"), "no-store");
     let html = page.text().await.unwrap();
     for text in [
-        "Subscribe to Poindexter basic",
+        "Subscribe to Poindexter Basic",
         "$50.00",
         "per<br>month",
         "Overage input tokens",

@@ -2,7 +2,8 @@
 and Dex go through it. Dex is played by this script: a loopback callback server, PKCE, the
 token exchange, and the official OpenAI SDK through the proxy with the access token.
 
-usage: browser_connect.py API_URL PROXY_URL SANDBOX_URL SCREENSHOT_DIR
+usage: browser_connect.py API_URL PROXY_URL SANDBOX_URL SCREENSHOT_DIR [POINDEXTER_BIN]
+With POINDEXTER_BIN, `poindexter connect` plays Dex once more, end to end, as in the README.
 Prints one `PASS <scenario>` line per scenario; exits non-zero on the first failure.
 """
 
@@ -11,6 +12,7 @@ import hashlib
 import json
 import os
 import secrets
+import subprocess
 import sys
 import threading
 import urllib.error
@@ -22,6 +24,7 @@ from openai import OpenAI
 from playwright.sync_api import expect, sync_playwright
 
 API, PROXY, SANDBOX, SHOTS = sys.argv[1:5]
+BIN = sys.argv[5] if len(sys.argv) > 5 else None
 os.makedirs(SHOTS, exist_ok=True)
 PASSWORD = "correct horse 42"
 WAIT_MS = 60_000
@@ -254,6 +257,36 @@ def failed_provisioning_is_retried(browser):
     print("PASS a failed provisioning shows its reason and is retried from the page", flush=True)
 
 
+def connect_command(page):
+    """`poindexter connect` as Dex: it prints the authorize URL, the logged-in person
+    approves in the browser, and the command exchanges, calls the api and the proxy,
+    refreshes and revokes."""
+    proc = subprocess.Popen(
+        [BIN, "connect", "--no-open", "--revoke", "--api", API, "--proxy", PROXY,
+         "--timeout-secs", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    lines = []
+    url = None
+    for line in proc.stdout:
+        lines.append(line.rstrip())
+        if line.startswith("http"):
+            url = line.strip()
+            break
+    assert url and "/oauth/authorize?" in url, lines
+    page.goto(url)
+    page.get_by_role("button", name="Authorize").click()
+    out, err = proc.communicate(timeout=WAIT_MS / 1000)
+    lines += out.splitlines()
+    text = "\n".join(lines)
+    assert proc.returncode == 0, f"{text}\n{err}"
+    for marker in ("Connected: access token expires in", "Identity: email dex-", "AI (gpt-4o-mini):",
+                   "Refreshed: new access token works", "Revoked: the grant is closed"):
+        assert marker in text, f"missing {marker!r} in:\n{text}"
+    assert "pdx_at_" not in text and "pdx_rt_" not in text, "a token was printed"
+    print("PASS poindexter connect does what Dex does", flush=True)
+
+
 def main():
     with sync_playwright() as p:
         browser = p.chromium.launch(
@@ -267,6 +300,8 @@ def main():
         email = first.pages[0].locator(".who .email").inner_text()
         page = subscriber_connects_another_instance(browser, email)
         cancel_at_consent(page)
+        if BIN:
+            connect_command(page)
         failed_provisioning_is_retried(browser)
         browser.close()
 

@@ -166,9 +166,14 @@ fn seed_prices(a: &mut Account, config: &config::Config) {
     ];
     for (plan, base_id, cents, overage) in plans {
         let product = format!("poindexter_{plan}");
+        // Named as `poindexter stripe-setup` names them, which is what Checkout shows.
+        let title = match plan {
+            "basic" => "Poindexter Basic",
+            _ => "Poindexter Pro",
+        };
         a.products.insert(
             product.clone(),
-            super::objects::product(&product, &format!("Poindexter {plan}"), 0),
+            super::objects::product(&product, title, 0),
         );
         let base_id = if base_id.is_empty() {
             format!("price_{plan}_sandbox")
