@@ -116,6 +116,10 @@ fn print_banner(config: &Config, filled: &[config::DevDefault]) {
     println!();
     println!("  Poindexter Cloud is running");
     println!("  api         http://{}", config.api_addr);
+    println!(
+        "  portal      {}/signup  (connect Dex: poindexter connect)",
+        config.public_base_url.trim_end_matches('/')
+    );
     println!("  proxy       http://{}", config.proxy_addr);
     println!("  sandbox     http://{}", config.sandbox_addr);
     println!("  workflows   http://{}", config.workflows_addr);
