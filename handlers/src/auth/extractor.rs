@@ -126,3 +126,26 @@ impl FromRequestParts<AppState> for AdminAuth {
         Ok(Self)
     }
 }
+
+/// The account holder themself (session or API key), not a connected instance: managing keys,
+/// billing and sessions is beyond what an instance was granted, and a key it could mint would
+/// outlive its Disconnect.
+pub struct AccountOwner(pub AuthUser);
+
+impl FromRequestParts<AppState> for AccountOwner {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let auth = AuthUser::from_request_parts(parts, state).await?;
+        if let Credential::OAuth { .. } = auth.credential {
+            return Err(ApiError::Forbidden(
+                "a connected instance cannot manage keys, billing or sessions; do it in the portal"
+                    .into(),
+            ));
+        }
+        Ok(Self(auth))
+    }
+}

@@ -6,4 +6,4 @@ pub mod password;
 pub mod throttle;
 pub mod tokens;
 
-pub use extractor::{AdminAuth, AuthUser, Credential};
+pub use extractor::{AccountOwner, AdminAuth, AuthUser, Credential};

@@ -41,6 +41,12 @@ impl RedirectUri {
         &self.raw
     }
 
+    /// Dex on this very machine: the only place a sign-up may send a code without consent,
+    /// since a link could name any https site as the place to come back to.
+    pub fn is_loopback(&self) -> bool {
+        is_loopback(&self.url)
+    }
+
     pub fn url(&self) -> &Url {
         &self.url
     }

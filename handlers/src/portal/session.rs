@@ -69,11 +69,15 @@ impl FromRequestParts<AppState> for PortalUser {
         match find(parts, state).await {
             Ok(Some(u)) => Ok(u),
             Ok(None) => {
-                let here = parts
-                    .uri
-                    .path_and_query()
-                    .map(|p| p.as_str())
-                    .unwrap_or("/dashboard");
+                let here = if parts.method == axum::http::Method::GET {
+                    parts
+                        .uri
+                        .path_and_query()
+                        .map(|p| p.as_str().to_owned())
+                        .unwrap_or_else(|| "/dashboard".into())
+                } else {
+                    section_of(parts.uri.path())
+                };
                 let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
                 Err(NeedsLogin::Redirect(format!("/login?next={next}")))
             }
@@ -90,6 +94,20 @@ impl OptionalFromRequestParts<AppState> for PortalUser {
         state: &AppState,
     ) -> Result<Option<Self>, ApiError> {
         find(parts, state).await
+    }
+}
+
+/// The page a form's action belongs to (`/keys/{id}/revoke` → `/keys`): after logging in,
+/// the browser can only GET `next`, and a form's action answers POST alone.
+fn section_of(path: &str) -> String {
+    let first = path
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    match first {
+        "billing" | "keys" | "instances" | "activity" => format!("/{first}"),
+        _ => "/dashboard".into(),
     }
 }
 
@@ -137,7 +155,14 @@ pub fn safe_next(next: Option<&str>) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::safe_next;
+    use super::{safe_next, section_of};
+
+    #[test]
+    fn a_form_action_continues_at_its_page() {
+        assert_eq!(section_of("/keys/0190/revoke"), "/keys");
+        assert_eq!(section_of("/billing/cap"), "/billing");
+        assert_eq!(section_of("/connect/retry"), "/dashboard");
+    }
 
     #[test]
     fn next_stays_on_this_site() {

@@ -1,7 +1,7 @@
 //! `POST /v1/api-keys`: a new key, returned once.
 
 use super::{NewApiKey, MAX_ACTIVE_KEYS};
-use crate::auth::AuthUser;
+use crate::auth::AccountOwner;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ValidJson;
 use crate::state::AppState;
@@ -31,10 +31,10 @@ fn parse_name(raw: Option<&str>) -> ApiResult<String> {
 
 #[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", request_body = CreateApiKey,
     security(("bearer" = [])),
-    responses((status = 201, body = NewApiKey), (status = 400), (status = 401), (status = 409)))]
+    responses((status = 201, body = NewApiKey), (status = 400), (status = 401), (status = 403, description = "a connected instance's access token: account management is for the account holder"), (status = 409)))]
 pub async fn create(
     State(state): State<AppState>,
-    auth: AuthUser,
+    AccountOwner(auth): AccountOwner,
     body: Option<ValidJson<CreateApiKey>>,
 ) -> ApiResult<(StatusCode, Json<NewApiKey>)> {
     let req = body.map(|b| b.0).unwrap_or_default();

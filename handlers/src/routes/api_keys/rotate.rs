@@ -1,7 +1,7 @@
 //! `POST /v1/api-keys/{id}/rotate`: revoke a key and issue its successor (same name) atomically.
 
 use super::NewApiKey;
-use crate::auth::AuthUser;
+use crate::auth::AccountOwner;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::PathId;
 use crate::state::AppState;
@@ -12,10 +12,10 @@ use uuid::Uuid;
 
 #[utoipa::path(post, path = "/v1/api-keys/{id}/rotate", tag = "api-keys", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "key id")),
-    responses((status = 201, body = NewApiKey), (status = 400), (status = 401), (status = 404)))]
+    responses((status = 201, body = NewApiKey), (status = 400), (status = 401), (status = 403, description = "a connected instance's access token: account management is for the account holder"), (status = 404)))]
 pub async fn rotate(
     State(state): State<AppState>,
-    auth: AuthUser,
+    AccountOwner(auth): AccountOwner,
     PathId(id): PathId,
 ) -> ApiResult<(StatusCode, Json<NewApiKey>)> {
     let secret = domain::ApiKeySecret::generate();

@@ -1,7 +1,7 @@
 //! `POST /v1/billing/portal`: a Stripe Billing Portal URL (payment method, invoices, plan).
 
 use super::stripe_error;
-use crate::auth::AuthUser;
+use crate::auth::AccountOwner;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use axum::extract::State;
@@ -14,8 +14,11 @@ pub struct PortalUrl {
 }
 
 #[utoipa::path(post, path = "/v1/billing/portal", tag = "billing", security(("bearer" = [])),
-    responses((status = 200, body = PortalUrl), (status = 401), (status = 409), (status = 503)))]
-pub async fn portal(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<PortalUrl>> {
+    responses((status = 200, body = PortalUrl), (status = 401), (status = 403, description = "a connected instance's access token: account management is for the account holder"), (status = 409), (status = 503)))]
+pub async fn portal(
+    State(state): State<AppState>,
+    AccountOwner(auth): AccountOwner,
+) -> ApiResult<Json<PortalUrl>> {
     let back = format!("{}/dashboard", state.config.public_base_url);
     let url = portal_url(&state, auth.user_id, &back).await?;
     Ok(Json(PortalUrl { url }))

@@ -1,7 +1,7 @@
 //! `PUT /v1/billing/spending-cap` {cap_cents | null}: the monthly spending cap the proxy
 //! enforces (402 once this month's AI cost reaches it). Every proxy learns of it at once.
 
-use crate::auth::AuthUser;
+use crate::auth::AccountOwner;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ValidJson;
 use crate::state::AppState;
@@ -56,10 +56,10 @@ pub async fn apply(state: &AppState, user_id: uuid::Uuid, cap: Option<i64>) -> A
 
 #[utoipa::path(put, path = "/v1/billing/spending-cap", tag = "billing", request_body = SpendingCap,
     security(("bearer" = [])),
-    responses((status = 200, body = SpendingCapView), (status = 400), (status = 401), (status = 409)))]
+    responses((status = 200, body = SpendingCapView), (status = 400), (status = 401), (status = 403, description = "a connected instance's access token: account management is for the account holder"), (status = 409)))]
 pub async fn set(
     State(state): State<AppState>,
-    auth: AuthUser,
+    AccountOwner(auth): AccountOwner,
     ValidJson(req): ValidJson<SpendingCap>,
 ) -> ApiResult<Json<SpendingCapView>> {
     let cap = parse_cap(req.cap_cents)?;

@@ -1,7 +1,7 @@
 //! `POST /v1/billing/subscribe` {plan}: a Stripe Checkout URL for the plan (card or Link).
 
 use super::{customer, stripe_error};
-use crate::auth::AuthUser;
+use crate::auth::AccountOwner;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ValidJson;
 use crate::state::AppState;
@@ -26,11 +26,11 @@ pub struct CheckoutUrl {
 
 #[utoipa::path(post, path = "/v1/billing/subscribe", tag = "billing", request_body = Subscribe,
     security(("bearer" = [])),
-    responses((status = 200, body = CheckoutUrl), (status = 400), (status = 401), (status = 409),
+    responses((status = 200, body = CheckoutUrl), (status = 400), (status = 401), (status = 403, description = "a connected instance's access token: account management is for the account holder"), (status = 409),
               (status = 503)))]
 pub async fn subscribe(
     State(state): State<AppState>,
-    auth: AuthUser,
+    AccountOwner(auth): AccountOwner,
     ValidJson(req): ValidJson<Subscribe>,
 ) -> ApiResult<Json<CheckoutUrl>> {
     let plan = Plan::parse(&req.plan).map_err(|e| ApiError::bad_field("plan", e.0))?;

@@ -26,6 +26,13 @@ pub struct AccountForm {
     pub next: String,
 }
 
+/// The client a sign-up consents to by itself: one whose redirect URI is on this machine.
+pub fn auto_approvable(next: &str) -> Option<String> {
+    let params = from_path(next)?;
+    let uri = crate::oauth::redirect::RedirectUri::parse(params.redirect_uri.as_deref()?).ok()?;
+    uri.is_loopback().then(|| connecting(next)).flatten()
+}
+
 /// The client being connected, when `next` is an authorization request.
 pub fn connecting(next: &str) -> Option<String> {
     from_path(next)

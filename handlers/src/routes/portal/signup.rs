@@ -1,8 +1,9 @@
 //! `/signup`: create an account in the browser. Inside the connect flow, the new account's
-//! session carries the consent for that instance (once), as the combined flow promises.
+//! session carries the consent for that instance (once, and only for a loopback redirect URI:
+//! a link could name any https site), as the combined flow promises.
 
 use super::account_forms::{
-    connecting, next_or_dashboard, next_query, AccountForm, NextQuery, SignupPage,
+    auto_approvable, connecting, next_or_dashboard, next_query, AccountForm, NextQuery, SignupPage,
 };
 use crate::auth::password;
 use crate::portal::browser::BrowserId;
@@ -131,7 +132,7 @@ pub async fn submit(
         return crate::error::ApiError::from(e).into_response();
     }
     tracing::info!(user_id = %user.id, "user registered in the portal");
-    let auto_approve = connecting(&next);
+    let auto_approve = auto_approvable(&next);
     match session::start(&state, user.id, auto_approve.as_deref()).await {
         Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response(),
         Err(e) => e.into_response(),
