@@ -171,10 +171,8 @@ fn seed_prices(a: &mut Account, config: &config::Config) {
             "basic" => "Poindexter Basic",
             _ => "Poindexter Pro",
         };
-        a.products.insert(
-            product.clone(),
-            super::objects::product(&product, title, 0),
-        );
+        a.products
+            .insert(product.clone(), super::objects::product(&product, title, 0));
         let base_id = if base_id.is_empty() {
             format!("price_{plan}_sandbox")
         } else {
