@@ -70,6 +70,22 @@ async fn metadata_names_the_endpoints_and_only_s256() {
     assert!(grants.contains(&json!("authorization_code")), "{m}");
     assert!(grants.contains(&json!("refresh_token")), "{m}");
     assert_eq!(m["token_endpoint_auth_methods_supported"], json!(["none"]));
+
+    // The machine-readable contract lists every OAuth endpoint.
+    let spec: Value = api.get("/openapi.json", None).await.json().await.unwrap();
+    for (path, method) in [
+        ("/.well-known/oauth-authorization-server", "get"),
+        ("/oauth/authorize", "get"),
+        ("/oauth/authorize", "post"),
+        ("/oauth/token", "post"),
+        ("/oauth/revoke", "post"),
+        ("/v1/billing/spending-cap", "put"),
+    ] {
+        assert!(
+            spec["paths"][path][method].is_object(),
+            "{method} {path} missing from /openapi.json"
+        );
+    }
     api.stop().await;
 }
 
