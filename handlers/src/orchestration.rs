@@ -29,6 +29,7 @@ pub enum OrchestrationError {
 impl Restate {
     pub fn new(ingress: &str, admin: &str, pool: sqlx::PgPool) -> Self {
         let client = reqwest::Client::builder()
+            .tcp_nodelay(true)
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_default();

@@ -34,6 +34,8 @@ impl HttpOptions {
         reqwest::Client::builder()
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
+            // Explicit, as on every latency path (reqwest's default too).
+            .tcp_nodelay(true)
             .user_agent(concat!("poindexter-cloud/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| TransportError::Broken(e.to_string()))

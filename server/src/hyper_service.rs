@@ -37,6 +37,9 @@ pub async fn serve<S, B>(
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, peer)) = accepted else { continue };
+                // Restate's journal entries and our answers are small frames written one by
+                // one: without TCP_NODELAY each waits ~40 ms for a delayed ACK (Nagle).
+                let _ = stream.set_nodelay(true);
                 let ops = ops.clone();
                 let service = service.clone();
                 let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
