@@ -8,6 +8,8 @@
 //!   "no longer available";
 //! - `POST /_sandbox/telnyx/inbound` `{"from", "to", "text"}`: an SMS from the outside world
 //!   to a sandbox number (delivered as a signed `message.received` webhook).
+//! - `POST /_sandbox/signal/inbound` `{"from", "to", "text"}`: a Signal message from the outside
+//!   world to a registered sandbox account; it waits for a receive (202 `{"timestamp"}`).
 
 use crate::faults::FaultSpec;
 use crate::Shared;
@@ -32,6 +34,7 @@ pub(crate) fn router(sandbox: Shared) -> Router {
         .route("/_sandbox/signal/captcha", put(set_captcha))
         .route("/_sandbox/telnyx/unavailable", post(make_unavailable))
         .route("/_sandbox/telnyx/inbound", post(inbound_sms))
+        .route("/_sandbox/signal/inbound", post(inbound_signal))
         .with_state(sandbox)
 }
 
@@ -141,5 +144,20 @@ async fn inbound_sms(State(sb): State<Shared>, body: bytes::Bytes) -> Response {
         (StatusCode::ACCEPTED, Json(json!({ "delivered_to": m.to }))).into_response()
     } else {
         bad_request("to", "is not a number of the sandbox account")
+    }
+}
+
+async fn inbound_signal(State(sb): State<Shared>, body: bytes::Bytes) -> Response {
+    let m: Inbound = match parse(&body) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    match sb.signal.deliver_inbound(&m.from, &m.to, &m.text) {
+        Some(timestamp) => (
+            StatusCode::ACCEPTED,
+            Json(json!({ "timestamp": timestamp })),
+        )
+            .into_response(),
+        None => bad_request("to", "is not a registered Signal account of the sandbox"),
     }
 }

@@ -4,6 +4,11 @@
 //! `message.received` webhook and the registration loop closes with no human. Errors are
 //! 400 `{"error": "<signal-cli message>"}` as signal-cli-rest-api answers them; the messages
 //! follow signal-cli's wording where known and are otherwise guessed.
+//!
+//! Like signal-cli, an account keeps what was sent to it until a receive hands it out (each
+//! message once). Tests inject a message from the outside world with `deliver_inbound`
+//! (`POST /_sandbox/signal/inbound`). Envelope timestamps are distinct per sandbox, as a
+//! sender's client keeps them distinct, so (sender, timestamp) identifies a message.
 
 use crate::{lock, Shared};
 use axum::extract::{Path, State};
@@ -28,6 +33,39 @@ pub(crate) struct Signal {
 struct State_ {
     accounts: BTreeMap<String, Account>,
     captcha_required: bool,
+    /// The last envelope timestamp handed out (each new one is later).
+    last_timestamp: i64,
+}
+
+impl State_ {
+    /// Now in ms, but always after the previous envelope's timestamp.
+    fn next_timestamp(&mut self) -> i64 {
+        let now = chrono::Utc::now().timestamp_millis();
+        self.last_timestamp = now.max(self.last_timestamp + 1);
+        self.last_timestamp
+    }
+}
+
+fn envelope(from: &str, from_uuid: &str, to: &str, timestamp: i64, text: &str) -> Value {
+    json!({
+        "envelope": {
+            "source": from,
+            "sourceNumber": from,
+            "sourceUuid": from_uuid,
+            "sourceName": "",
+            "sourceDevice": 1,
+            "timestamp": timestamp,
+            "serverReceivedTimestamp": timestamp,
+            "serverDeliveredTimestamp": timestamp,
+            "dataMessage": {
+                "timestamp": timestamp,
+                "message": text,
+                "expiresInSeconds": 0,
+                "viewOnce": false,
+            },
+        },
+        "account": to,
+    })
 }
 
 struct Account {
@@ -73,6 +111,28 @@ impl Signal {
         lock(&self.state).captcha_required = required;
     }
 
+    /// A message from someone outside the sandbox to the registered account `to`; it waits in
+    /// the account's inbox until a receive. The envelope timestamp, or None when `to` is not a
+    /// registered account.
+    pub fn deliver_inbound(&self, from: &str, to: &str, text: &str) -> Option<i64> {
+        let mut state = lock(&self.state);
+        if !state.accounts.get(to).is_some_and(|a| a.registered) {
+            return None;
+        }
+        let timestamp = state.next_timestamp();
+        let account = state.accounts.get_mut(to)?;
+        let from_uuid = account
+            .contacts
+            .get(from)
+            .cloned()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        account
+            .inbox
+            .push_back(envelope(from, &from_uuid, to, timestamp, text));
+        account.contacts.insert(from.to_owned(), from_uuid);
+        Some(timestamp)
+    }
+
     pub fn accounts_snapshot(&self) -> Vec<Value> {
         lock(&self.state)
             .accounts
@@ -83,6 +143,7 @@ impl Signal {
                     "uuid": a.uuid,
                     "registered": a.registered,
                     "verification_pending": a.pending_code.is_some(),
+                    "pending_messages": a.inbox.len(),
                 })
             })
             .collect()
@@ -225,8 +286,8 @@ async fn send(State(sb): State<Shared>, body: bytes::Bytes) -> Response {
     if req.recipients.is_empty() {
         return fail("Couldn't process request - please provide at least one recipient");
     }
-    let timestamp = chrono::Utc::now().timestamp_millis();
     let mut state = lock(&sb.signal.state);
+    let timestamp = state.next_timestamp();
     let sender_uuid = match state.accounts.get(&req.number) {
         Some(a) if a.registered => a.uuid.clone(),
         _ => return fail(&format!("User {} is not registered.", req.number)),
@@ -241,25 +302,13 @@ async fn send(State(sb): State<Shared>, body: bytes::Bytes) -> Response {
         ));
     }
     for recipient in &req.recipients {
-        let envelope = json!({
-            "envelope": {
-                "source": req.number,
-                "sourceNumber": req.number,
-                "sourceUuid": sender_uuid,
-                "sourceName": "",
-                "sourceDevice": 1,
-                "timestamp": timestamp,
-                "serverReceivedTimestamp": timestamp,
-                "serverDeliveredTimestamp": timestamp,
-                "dataMessage": {
-                    "timestamp": timestamp,
-                    "message": req.message,
-                    "expiresInSeconds": 0,
-                    "viewOnce": false,
-                },
-            },
-            "account": recipient,
-        });
+        let envelope = envelope(
+            &req.number,
+            &sender_uuid,
+            recipient,
+            timestamp,
+            &req.message,
+        );
         let recipient_uuid = state
             .accounts
             .get(recipient)
