@@ -1,5 +1,6 @@
 //! Authentication: password hashing, session tokens, and the extractors handlers use.
 
+pub mod accounts;
 pub mod extractor;
 pub mod key_usage;
 pub mod password;

@@ -23,3 +23,35 @@ pub fn valid(state: &AppState, browser: &BrowserId, presented: &str) -> bool {
     let expected = token(state, browser);
     !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
 }
+
+/// A form that carries a CSRF token in its `csrf` field.
+pub trait WithCsrf {
+    fn csrf(&self) -> &str;
+}
+
+/// A submitted form whose CSRF token is right; otherwise the request ends with a 403 page
+/// and the handler (and so any change) never runs.
+pub struct CsrfForm<T>(pub T);
+
+impl<T> axum::extract::FromRequest<AppState> for CsrfForm<T>
+where
+    T: serde::de::DeserializeOwned + WithCsrf + Send,
+{
+    type Rejection = axum::response::Response;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        use axum::response::IntoResponse;
+        let browser = req.extensions().get::<BrowserId>().cloned();
+        let axum::Form(form) = axum::Form::<T>::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        match browser {
+            Some(b) if valid(state, &b, form.csrf()) => Ok(Self(form)),
+            Some(b) => Err(super::page::csrf_refused(token(state, &b))),
+            None => Err(super::page::csrf_refused(String::new())),
+        }
+    }
+}

@@ -10,13 +10,13 @@ use crate::oauth::authorize_request::{
 };
 use crate::portal::browser::BrowserId;
 use crate::portal::connect_state::{standing, Phase};
+use crate::portal::csrf::CsrfForm;
 use crate::portal::page::{self, Chrome};
 use crate::portal::{csrf, session::PortalUser};
 use crate::state::AppState;
 use axum::extract::{Extension, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 
 /// Added to the return URL of Checkout, so the page knows to wait for Stripe's webhook.
 pub const BACK_FROM_CHECKOUT: &str = "checkout=done";
@@ -237,11 +237,8 @@ pub async fn decide(
     State(state): State<AppState>,
     Extension(browser): Extension<BrowserId>,
     user: Option<PortalUser>,
-    Form(form): Form<Decision>,
+    CsrfForm(form): CsrfForm<Decision>,
 ) -> Response {
-    if !csrf::valid(&state, &browser, &form.csrf) {
-        return page::csrf_refused(csrf::token(&state, &browser));
-    }
     let params = AuthorizeParams {
         response_type: form.response_type,
         client_id: form.client_id,
@@ -284,5 +281,11 @@ pub async fn decide(
     match approve(&state, &user, &req).await {
         Ok(res) => res,
         Err(e) => e.into_response(),
+    }
+}
+
+impl crate::portal::csrf::WithCsrf for Decision {
+    fn csrf(&self) -> &str {
+        &self.csrf
     }
 }

@@ -77,3 +77,9 @@ pub struct LoginPage {
     pub next: String,
     pub next_query: String,
 }
+
+impl crate::portal::csrf::WithCsrf for AccountForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}

@@ -4,6 +4,7 @@
 use super::csrf_form::CsrfOnly;
 use crate::error::{ApiError, ApiResult};
 use crate::portal::browser::BrowserId;
+use crate::portal::csrf::CsrfForm;
 use crate::portal::format;
 use crate::portal::page::{self, Chrome};
 use crate::portal::{csrf, session::PortalUser};
@@ -15,7 +16,6 @@ use askama::Template;
 use axum::extract::{Extension, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 
 pub struct SubView {
     plan: String,
@@ -124,13 +124,9 @@ pub struct CapForm {
 
 pub async fn set_cap(
     State(state): State<AppState>,
-    Extension(browser): Extension<BrowserId>,
     user: PortalUser,
-    Form(form): Form<CapForm>,
+    CsrfForm(form): CsrfForm<CapForm>,
 ) -> Response {
-    if !csrf::valid(&state, &browser, &form.csrf) {
-        return page::csrf_refused(csrf::token(&state, &browser));
-    }
     let raw = form.cap.trim().trim_start_matches('$').replace(',', "");
     let cents = if raw.is_empty() {
         Ok(None)
@@ -173,11 +169,8 @@ pub async fn manage(
     State(state): State<AppState>,
     Extension(browser): Extension<BrowserId>,
     user: PortalUser,
-    Form(form): Form<CsrfOnly>,
+    _: CsrfForm<CsrfOnly>,
 ) -> Response {
-    if !csrf::valid(&state, &browser, &form.csrf) {
-        return page::csrf_refused(csrf::token(&state, &browser));
-    }
     let back = format!(
         "{}/billing",
         state.config.public_base_url.trim_end_matches('/')
@@ -194,5 +187,11 @@ pub async fn manage(
             &e.to_string(),
             csrf::token(&state, &browser),
         ),
+    }
+}
+
+impl crate::portal::csrf::WithCsrf for CapForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
     }
 }

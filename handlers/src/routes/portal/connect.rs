@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use crate::portal::browser::BrowserId;
 use crate::portal::connect_state::{standing, Phase, StepView};
 use crate::portal::csrf;
+use crate::portal::csrf::CsrfForm;
 use crate::portal::page;
 use crate::portal::session::{safe_next, PortalUser};
 use crate::routes::billing::subscribe::{start_checkout, ReturnUrls};
@@ -13,7 +14,7 @@ use crate::state::AppState;
 use axum::extract::{Extension, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Form, Json};
+use axum::Json;
 
 pub async fn start(RawQuery(query): RawQuery) -> Redirect {
     Redirect::to(&format!("/oauth/authorize?{}", query.unwrap_or_default()))
@@ -42,11 +43,8 @@ pub async fn choose_plan(
     State(state): State<AppState>,
     Extension(browser): Extension<BrowserId>,
     user: PortalUser,
-    Form(form): Form<PlanForm>,
+    CsrfForm(form): CsrfForm<PlanForm>,
 ) -> Response {
-    if !csrf::valid(&state, &browser, &form.csrf) {
-        return page::csrf_refused(csrf::token(&state, &browser));
-    }
     let Ok(plan) = domain::Plan::parse(&form.plan) else {
         return page::error(
             StatusCode::BAD_REQUEST,
@@ -121,11 +119,8 @@ pub async fn retry(
     State(state): State<AppState>,
     Extension(browser): Extension<BrowserId>,
     user: PortalUser,
-    Form(form): Form<PlanForm>,
+    CsrfForm(form): CsrfForm<PlanForm>,
 ) -> Response {
-    if !csrf::valid(&state, &browser, &form.csrf) {
-        return page::csrf_refused(csrf::token(&state, &browser));
-    }
     let next = safe_next(Some(&form.next)).unwrap_or_else(|| "/dashboard".into());
     match restart(&state, &user).await {
         Ok(()) => Redirect::to(&next).into_response(),
@@ -165,4 +160,10 @@ async fn restart(state: &AppState, user: &PortalUser) -> Result<(), ApiError> {
     )
     .await?;
     Ok(())
+}
+
+impl crate::portal::csrf::WithCsrf for PlanForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }

@@ -5,3 +5,9 @@ pub struct CsrfOnly {
     #[serde(default)]
     pub csrf: String,
 }
+
+impl crate::portal::csrf::WithCsrf for CsrfOnly {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}

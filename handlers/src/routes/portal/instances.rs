@@ -4,15 +4,14 @@
 use super::csrf_form::CsrfOnly;
 use crate::error::ApiError;
 use crate::extract::PathId;
-use crate::portal::browser::BrowserId;
+use crate::portal::csrf::CsrfForm;
 use crate::portal::format;
 use crate::portal::page::{self, Chrome};
 use crate::portal::{csrf, session::PortalUser};
 use crate::state::AppState;
 use askama::Template;
-use axum::extract::{Extension, Query, State};
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 
 pub struct InstanceRow {
     id: uuid::Uuid,
@@ -76,14 +75,10 @@ pub async fn show(
 
 pub async fn disconnect(
     State(state): State<AppState>,
-    Extension(browser): Extension<BrowserId>,
     user: PortalUser,
     PathId(id): PathId,
-    Form(form): Form<CsrfOnly>,
+    _: CsrfForm<CsrfOnly>,
 ) -> Response {
-    if !csrf::valid(&state, &browser, &form.csrf) {
-        return page::csrf_refused(csrf::token(&state, &browser));
-    }
     match db::oauth::revoke_users_grant(&state.pool, user.user.id, id).await {
         Ok(true) => {
             let _ = db::audit::record(

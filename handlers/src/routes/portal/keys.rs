@@ -3,15 +3,14 @@
 use super::csrf_form::CsrfOnly;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::PathId;
-use crate::portal::browser::BrowserId;
+use crate::portal::csrf::CsrfForm;
 use crate::portal::format;
 use crate::portal::page::{self, Chrome};
 use crate::portal::{csrf, session::PortalUser};
 use crate::state::AppState;
 use askama::Template;
-use axum::extract::{Extension, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 
 pub struct KeyRow {
     id: uuid::Uuid,
@@ -86,13 +85,9 @@ pub struct CreateForm {
 
 pub async fn create(
     State(state): State<AppState>,
-    Extension(browser): Extension<BrowserId>,
     user: PortalUser,
-    Form(form): Form<CreateForm>,
+    CsrfForm(form): CsrfForm<CreateForm>,
 ) -> Response {
-    if !csrf::valid(&state, &browser, &form.csrf) {
-        return page::csrf_refused(csrf::token(&state, &browser));
-    }
     let made =
         crate::routes::api_keys::create::create_key(&state, user.user.id, Some(&form.name)).await;
     let (status, created, error) = match made {
@@ -117,14 +112,10 @@ pub async fn create(
 
 pub async fn revoke(
     State(state): State<AppState>,
-    Extension(browser): Extension<BrowserId>,
     user: PortalUser,
     PathId(id): PathId,
-    Form(form): Form<CsrfOnly>,
+    _: CsrfForm<CsrfOnly>,
 ) -> Response {
-    if !csrf::valid(&state, &browser, &form.csrf) {
-        return page::csrf_refused(csrf::token(&state, &browser));
-    }
     // Another user's key id revokes nothing: the query is scoped to this user.
     match db::api_keys::revoke(&state.pool, user.user.id, id).await {
         Ok(true) => {
@@ -140,5 +131,11 @@ pub async fn revoke(
         }
         Ok(false) => Redirect::to("/keys").into_response(),
         Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+impl crate::portal::csrf::WithCsrf for CreateForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
     }
 }

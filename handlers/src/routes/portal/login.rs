@@ -6,13 +6,13 @@ use super::account_forms::{
 };
 use crate::auth::password;
 use crate::portal::browser::BrowserId;
+use crate::portal::csrf::CsrfForm;
 use crate::portal::page::{self, Chrome};
 use crate::portal::{csrf, session};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, Extension, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use std::net::SocketAddr;
 
 fn page(
@@ -54,11 +54,8 @@ pub async fn submit(
     State(state): State<AppState>,
     Extension(browser): Extension<BrowserId>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Form(form): Form<AccountForm>,
+    CsrfForm(form): CsrfForm<AccountForm>,
 ) -> Response {
-    if !csrf::valid(&state, &browser, &form.csrf) {
-        return page::csrf_refused(csrf::token(&state, &browser));
-    }
     let next = next_or_dashboard(Some(&form.next));
     let refuse = |status: StatusCode, msg: &str| {
         page::render_status(

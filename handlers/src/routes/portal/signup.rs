@@ -5,16 +5,16 @@
 use super::account_forms::{
     auto_approvable, connecting, next_or_dashboard, next_query, AccountForm, NextQuery, SignupPage,
 };
-use crate::auth::password;
+use crate::auth::accounts;
+use crate::error::ApiError;
 use crate::portal::browser::BrowserId;
+use crate::portal::csrf::CsrfForm;
 use crate::portal::page::{self, Chrome};
 use crate::portal::{csrf, session};
 use crate::state::AppState;
 use axum::extract::{Extension, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
-use uuid::Uuid;
 
 fn page(
     state: &AppState,
@@ -63,11 +63,8 @@ pub async fn show(
 pub async fn submit(
     State(state): State<AppState>,
     Extension(browser): Extension<BrowserId>,
-    Form(form): Form<AccountForm>,
+    CsrfForm(form): CsrfForm<AccountForm>,
 ) -> Response {
-    if !csrf::valid(&state, &browser, &form.csrf) {
-        return page::csrf_refused(csrf::token(&state, &browser));
-    }
     let next = next_or_dashboard(Some(&form.next));
     let refuse = |status: StatusCode, msg: String| {
         page::render_status(
@@ -82,56 +79,26 @@ pub async fn submit(
             ),
         )
     };
-    let email = match domain::Email::parse(&form.email) {
-        Ok(e) => e,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("Email: {}", e.0)),
-    };
-    let password = match domain::Password::parse(&form.password) {
-        Ok(p) => p,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("Password: {}", e.0)),
-    };
-    let name = match Some(form.name.trim())
-        .filter(|n| !n.is_empty())
-        .map(domain::UserName::parse)
-        .transpose()
-    {
-        Ok(n) => n,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("Name: {}", e.0)),
-    };
-    let hash = match password::hash(password).await {
-        Ok(h) => h,
-        Err(e) => return crate::error::ApiError::Internal(e).into_response(),
-    };
-    let user = match db::users::insert(
-        &state.pool,
-        Uuid::now_v7(),
-        &email,
-        &hash,
-        name.as_ref().map(|n| n.as_str()),
-    )
-    .await
-    {
+    let name = Some(form.name.trim()).filter(|n| !n.is_empty());
+    let user = match accounts::create(&state, &form.email, &form.password, name, "portal").await {
         Ok(u) => u,
-        Err(e) if db::is_unique_violation(&e) => {
+        Err(ApiError::BadRequest { field, message }) => {
+            let field = match field.as_deref() {
+                Some("email") => "Email: ",
+                Some("password") => "Password: ",
+                Some("name") => "Name: ",
+                _ => "",
+            };
+            return refuse(StatusCode::BAD_REQUEST, format!("{field}{message}"));
+        }
+        Err(ApiError::Conflict(_)) => {
             return refuse(
                 StatusCode::CONFLICT,
                 "An account with this email already exists. Log in instead.".into(),
             )
         }
-        Err(e) => return crate::error::ApiError::from(e).into_response(),
+        Err(e) => return e.into_response(),
     };
-    if let Err(e) = db::audit::record(
-        &state.pool,
-        "user",
-        Some(user.id),
-        "user.registered",
-        serde_json::json!({"via": "portal"}),
-    )
-    .await
-    {
-        return crate::error::ApiError::from(e).into_response();
-    }
-    tracing::info!(user_id = %user.id, "user registered in the portal");
     let auto_approve = auto_approvable(&next);
     match session::start(&state, user.id, auto_approve.as_deref()).await {
         Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response(),
