@@ -9,6 +9,7 @@ pub mod oauth;
 pub mod partitions;
 pub mod portal_sessions;
 pub mod refresh_tokens;
+pub mod signal_messages;
 pub mod stripe_customers;
 pub mod subscriptions;
 pub mod usage;
