@@ -21,12 +21,12 @@ pub enum ProxyError {
     #[error("Invalid API key or access token: unknown, revoked or expired. Check the key, create a new one in the Poindexter dashboard, or reconnect Dex.")]
     InvalidKey,
     #[error(
-        "No active Poindexter subscription. Subscribe to a plan at /dashboard to use AI access."
+        "No active Poindexter subscription. Subscribe to a plan at /billing to use AI access."
     )]
     NoSubscription,
-    #[error("This account is suspended (for example after a failed payment). Update billing at /dashboard to resume AI access.")]
+    #[error("This account is suspended (for example after a failed payment). Update your payment method at /billing to resume AI access.")]
     Suspended,
-    #[error("The spending cap for this billing period is reached. Raise the cap at /dashboard or wait for the next period.")]
+    #[error("The spending cap for this billing period is reached. Raise the cap at /billing or wait for the next period.")]
     SpendingCap,
     #[error("Rate limit reached for this API key. Retry after {retry_after_s} s.")]
     RateLimited { retry_after_s: u64 },
