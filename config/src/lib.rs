@@ -128,6 +128,12 @@ pub struct WorkflowSettings {
     pub retention: Duration,
     /// Per-request timeout of provider calls made by workflow steps.
     pub provider_timeout: Duration,
+    /// How often each registered number is received from while messages come in.
+    pub signal_receive_interval: Duration,
+    /// The longest pause between receives when a number is quiet (the interval doubles up to it).
+    pub signal_receive_max_interval: Duration,
+    /// How long received Signal messages are kept before they are erased.
+    pub signal_message_retention: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -234,6 +240,15 @@ impl Config {
                     r.u64("DEPROVISION_RETENTION_SECS", 30 * 24 * 3600)?,
                 ),
                 provider_timeout: Duration::from_millis(r.u64("PROVIDER_TIMEOUT_MS", 30_000)?),
+                signal_receive_interval: Duration::from_millis(
+                    r.u64("SIGNAL_RECEIVE_INTERVAL_MS", 10_000)?.max(50),
+                ),
+                signal_receive_max_interval: Duration::from_millis(
+                    r.u64("SIGNAL_RECEIVE_MAX_INTERVAL_MS", 300_000)?.max(50),
+                ),
+                signal_message_retention: Duration::from_secs(
+                    r.u64("SIGNAL_MESSAGE_RETENTION_SECS", 30 * 24 * 3600)?,
+                ),
             },
             access_token_ttl: Duration::from_secs(r.u64("ACCESS_TOKEN_TTL_SECS", 900)?),
             refresh_token_ttl: Duration::from_secs(

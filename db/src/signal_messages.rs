@@ -29,7 +29,7 @@ pub struct NewMessage {
 
 /// Stores `messages` for the identity in one transaction; returns how many were new (a
 /// message stored before, by a replayed step or another receive, is skipped). Also records
-/// the receive as the number's last successful one.
+/// the receive as the number's last successful one (and its receiver as running).
 pub async fn store(
     pool: &PgPool,
     identity_id: Uuid,
@@ -62,10 +62,10 @@ pub async fn store(
         }
     }
     sqlx::query(
-        "INSERT INTO signal_receivers (number, identity_id, last_received_at, updated_at)
-         VALUES ($1, $2, now(), now())
+        "INSERT INTO signal_receivers (number, identity_id, last_received_at, running, updated_at)
+         VALUES ($1, $2, now(), true, now())
          ON CONFLICT (number) DO UPDATE
-         SET identity_id = $2, last_received_at = now(), updated_at = now()",
+         SET identity_id = $2, last_received_at = now(), running = true, updated_at = now()",
     )
     .bind(number)
     .bind(identity_id)

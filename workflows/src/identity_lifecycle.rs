@@ -1,8 +1,10 @@
 //! IdentityLifecycle (virtual object, key: user id): suspend on a failed payment, resume on
 //! recovery. One key runs one handler at a time, so a suspend and a resume for the same user
 //! never interleave. Suspend remembers exactly what it changed, and resume undoes exactly that.
+//! Suspension also stops the number's SignalReceiver (it sees the status); resume restarts it.
 
 use crate::deps::SharedDeps;
+use crate::signal_receiver::SignalReceiverClient;
 use crate::step::{done_if_gone, fail, until_done};
 use restate_sdk::prelude::*;
 use uuid::Uuid;
@@ -112,6 +114,23 @@ impl IdentityLifecycle {
         .name("restore access")
         .retry_policy(until_done())
         .await?;
+        // Suspension stopped the number's Signal receiver; start it again (a no-op if running).
+        let deps = self.deps.clone();
+        let number = ctx
+            .run(|| async move {
+                let i = db::identities::find(&deps.pool, id).await.map_err(fail)?;
+                Ok(i.filter(|i| i.status == "active")
+                    .and_then(|i| i.phone_number)
+                    .unwrap_or_default())
+            })
+            .name("find signal number")
+            .retry_policy(until_done())
+            .await?;
+        if !number.is_empty() {
+            ctx.object_client::<SignalReceiverClient>(number)
+                .start()
+                .send();
+        }
         ctx.clear(SUSPENSION);
         Ok("resumed".into())
     }

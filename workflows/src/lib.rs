@@ -5,6 +5,7 @@ mod deps;
 mod identity_lifecycle;
 mod provision_identity;
 mod saga;
+mod signal_receiver;
 mod signal_registration;
 mod step;
 mod usage_scheduler;
@@ -14,6 +15,7 @@ mod usage_sync_schedule;
 pub use deprovision_identity::{DeprovisionIdentity, DeprovisionRequest};
 pub use identity_lifecycle::IdentityLifecycle;
 pub use provision_identity::{ProvisionIdentity, ProvisionOutcome, ProvisionRequest};
+pub use signal_receiver::SignalReceiver;
 pub use signal_registration::{SignalRegistration, SignalRequest};
 pub use usage_scheduler::{EnsurePartitions, PartitionReport, UsageScheduler};
 pub use usage_sync::{SyncReport, UsageSync};
@@ -38,6 +40,7 @@ pub fn build(config: &Config) -> anyhow::Result<(Endpoint, Router)> {
         .bind(ProvisionIdentity::new(deps.clone()))
         .bind(SignalRegistration::new(deps.clone()))
         .bind(DeprovisionIdentity::new(deps.clone()))
+        .bind(SignalReceiver::new(deps.clone()))
         .bind(IdentityLifecycle::new(deps))
         .build();
     let readiness = Readiness::new().check(

@@ -112,7 +112,18 @@ async fn hand_over_code(
     )
     .await
     {
-        Ok(Ok(_)) => Ok(()),
+        Ok(Ok(_)) => {
+            // The number's receiver waits for the registration to finish, then receives from
+            // signal-cli on its own timer (a no-op when it already runs).
+            let receiver = format!("SignalReceiver/{number}/start");
+            let start = state.restate.send(&receiver, None, &json!(null));
+            match tokio::time::timeout(HANDOVER_TIMEOUT, start).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "starting the Signal receiver failed"),
+                Err(_) => tracing::warn!("starting the Signal receiver timed out"),
+            }
+            Ok(())
+        }
         Ok(Err(e)) => Err(e.into()),
         Err(_) => {
             tracing::error!(event_id, "handing the Signal code to Restate timed out");
