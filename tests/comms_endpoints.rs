@@ -354,13 +354,24 @@ async fn signal_messages_go_between_identities_and_stay_with_their_recipient() {
     assert_eq!(data.len(), 1);
     assert_eq!(data[0]["from"], a.number.as_str());
     assert_eq!(data[0]["message"], "Hi Bob, it's Ada's Dex");
-    // Handed out once.
+    assert!(data[0]["cursor"].as_i64().unwrap() > 0);
+    // Reading acknowledges nothing: the same read answers the same; after `next`, nothing.
     let again = ok_json(
         w.api.get("/v1/signal/messages", Some(&b.token)).await,
         StatusCode::OK,
     )
     .await;
-    assert_eq!(again["data"], json!([]));
+    assert_eq!(again["data"], b_msgs["data"]);
+    let next = b_msgs["next"].as_i64().unwrap();
+    let after = ok_json(
+        w.api
+            .get(&format!("/v1/signal/messages?after={next}"), Some(&b.token))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(after["data"], json!([]));
+    assert_eq!(after["next"], next);
 
     ok_json(
         w.api

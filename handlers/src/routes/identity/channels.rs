@@ -26,6 +26,9 @@ pub struct SignalChannel {
     number: Option<String>,
     #[serde(flatten)]
     signal: SignalView,
+    /// The last successful receive from signal-cli for this number (keep-alive): the
+    /// number's receiver does one every few seconds to minutes.
+    last_received_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[utoipa::path(get, path = "/v1/identity/email", tag = "identity", security(("bearer" = [])),
@@ -57,9 +60,17 @@ pub async fn signal(
 ) -> ApiResult<Json<SignalChannel>> {
     let i = load(&state.pool, auth.user_id).await?;
     let number = i.phone_number.clone();
+    let last_received_at = match &number {
+        Some(n) => db::signal_messages::receiver(&state.pool, n)
+            .await?
+            .filter(|r| r.identity_id == Some(i.id))
+            .and_then(|r| r.last_received_at),
+        None => None,
+    };
     let view: super::IdentityView = i.into();
     Ok(Json(SignalChannel {
         number,
         signal: view.signal,
+        last_received_at,
     }))
 }

@@ -1,16 +1,40 @@
-//! `GET /v1/signal/messages`: the Signal messages received since the previous call. signal-cli
-//! hands each message out once, so Dex keeps what it needs.
+//! `GET /v1/signal/messages?after=&limit=`: the Signal messages received on the identity's
+//! number, oldest first, from Postgres. Reading acknowledges nothing: a response that never
+//! reaches Dex is read again with the same `after`. Dex passes each response's `next` as the
+//! following `after`.
+//!
+//! The number's SignalReceiver (workflows) takes messages from signal-cli on its own timer, so
+//! they are kept whether or not Dex polls. A read also receives from signal-cli first and stores
+//! what it gets before answering (so a message sent a moment ago shows at once); the natural key
+//! makes that and the receiver's store meet without duplicates. If signal-cli is unreachable the
+//! read answers from what is stored.
 
-use crate::comms::{signal_error, ActiveIdentity};
-use crate::error::ApiResult;
+use crate::comms::ActiveIdentity;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ValidQuery;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
+
+pub const DEFAULT_LIMIT: i64 = 100;
+pub const MAX_LIMIT: i64 = 500;
+
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MessagesQuery {
+    /// `next` of the previous response (or a message's `cursor`): only later messages.
+    /// Absent: from the oldest message kept.
+    after: Option<i64>,
+    /// Messages per response, 1 to 500 (default 100).
+    limit: Option<i64>,
+}
 
 #[derive(serde::Serialize, ToSchema)]
 pub struct SignalMessage {
+    /// This message's position; pass it (or `next`) as `after`.
+    cursor: i64,
     /// The sender's number.
     from: String,
     from_name: Option<String>,
@@ -18,36 +42,97 @@ pub struct SignalMessage {
     timestamp: i64,
     sent_at: Option<DateTime<Utc>>,
     message: String,
+    /// When Poindexter took it from signal-cli.
+    received_at: DateTime<Utc>,
 }
 
 #[derive(serde::Serialize, ToSchema)]
 pub struct SignalMessages {
     data: Vec<SignalMessage>,
+    /// Pass as `after` next time: the last message's cursor, or the `after` given when
+    /// there was nothing new (so it never goes back).
+    next: i64,
 }
 
 #[utoipa::path(get, path = "/v1/signal/messages", tag = "signal", security(("bearer" = [])),
-    responses((status = 200, body = SignalMessages), (status = 401), (status = 409),
-        (status = 503)))]
+    params(MessagesQuery),
+    responses((status = 200, body = SignalMessages), (status = 400), (status = 401),
+        (status = 409)))]
 pub async fn messages(
     State(state): State<AppState>,
     caller: ActiveIdentity,
+    ValidQuery(q): ValidQuery<MessagesQuery>,
 ) -> ApiResult<Json<SignalMessages>> {
-    let received = state
-        .providers
-        .signal
-        .receive(caller.signal_number()?)
-        .await
-        .map_err(signal_error)?;
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_field(
+            "limit",
+            format!("between 1 and {MAX_LIMIT}"),
+        ));
+    }
+    if q.after.is_some_and(|a| a < 0) {
+        return Err(ApiError::bad_field(
+            "after",
+            "a cursor from a previous response",
+        ));
+    }
+    let number = caller.number()?.to_owned();
+    let identity = caller.identity.id;
+    if caller.identity.signal_status == "registered" {
+        pull_through(&state, identity, &number).await?;
+    }
+    let rows = db::signal_messages::list_after(&state.pool, identity, q.after, limit).await?;
+    let next = rows.last().map_or(q.after.unwrap_or(0), |m| m.id);
     Ok(Json(SignalMessages {
-        data: received
+        next,
+        data: rows
             .into_iter()
             .map(|m| SignalMessage {
-                from: m.source,
-                from_name: m.source_name.filter(|n| !n.is_empty()),
-                sent_at: DateTime::from_timestamp_millis(m.timestamp),
-                timestamp: m.timestamp,
-                message: m.message,
+                cursor: m.id,
+                from: m.sender,
+                from_name: m.sender_name,
+                sent_at: DateTime::from_timestamp_millis(m.sent_at_ms),
+                timestamp: m.sent_at_ms,
+                message: m.body,
+                received_at: m.received_at,
             })
             .collect(),
     }))
+}
+
+/// Receives from signal-cli and stores it before the read; a failure to reach signal-cli only
+/// means the read answers from what is stored.
+async fn pull_through(state: &AppState, identity: uuid::Uuid, number: &str) -> ApiResult<()> {
+    let received = match state.providers.signal.receive(number).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "receiving from signal-cli for a read failed");
+            return Ok(());
+        }
+    };
+    let rows: Vec<db::signal_messages::NewMessage> = received
+        .into_iter()
+        .map(|m| db::signal_messages::NewMessage {
+            sender: m.source,
+            sender_name: m.source_name.filter(|n| !n.is_empty()),
+            sent_at_ms: m.timestamp,
+            body: m.message,
+        })
+        .collect();
+    // signal-cli has handed these out: try hard to keep them.
+    let mut attempt = 0;
+    loop {
+        match db::signal_messages::store(&state.pool, identity, number, &rows).await {
+            Ok(_) => return Ok(()),
+            Err(e) if attempt < 3 => {
+                attempt += 1;
+                tracing::warn!(error = %e, attempt, "storing received Signal messages failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, lost = rows.len(), "Signal messages received but not stored");
+                return Err(e.into());
+            }
+        }
+    }
 }
