@@ -244,7 +244,7 @@ async fn messages_wait_for_dex_a_dropped_read_loses_nothing_and_users_stay_apart
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn kill_9_of_the_workflows_process_while_receiving_loses_and_duplicates_nothing() {
+async fn kill_9_of_workflows_and_a_restate_restart_while_receiving_lose_and_duplicate_nothing() {
     let mut stack = Stack::start(FAST).await;
     let ada = dex(&stack, "kill@example.com").await;
     eventually("the receiver running", WAIT, || async {
@@ -252,7 +252,7 @@ async fn kill_9_of_the_workflows_process_while_receiving_loses_and_duplicates_no
     })
     .await;
 
-    let sent: Vec<String> = (1..=30).map(|n| format!("message {n:02}")).collect();
+    let sent: Vec<String> = (1..=40).map(|n| format!("message {n:02}")).collect();
     for text in &sent[..10] {
         inject(&stack, &ada.number, text).await;
     }
@@ -266,7 +266,7 @@ async fn kill_9_of_the_workflows_process_while_receiving_loses_and_duplicates_no
         inject(&stack, &ada.number, text).await;
     }
     stack.start_workflows().await;
-    for text in &sent[20..] {
+    for text in &sent[20..30] {
         inject(&stack, &ada.number, text).await;
     }
     // Once more, in the middle of receiving.
@@ -276,10 +276,19 @@ async fn kill_9_of_the_workflows_process_while_receiving_loses_and_duplicates_no
     .await;
     stack.kill_workflows();
     stack.start_workflows().await;
+    // restate-server killed and restarted on its data: the loop's timer survives.
+    eventually("all thirty stored", WAIT, || async {
+        (stored(&stack, ada.identity).await.len() == 30).then_some(())
+    })
+    .await;
+    stack.restate_mut().restart().await;
+    for text in &sent[30..] {
+        inject(&stack, &ada.number, text).await;
+    }
 
-    let got = eventually("all thirty stored", WAIT, || async {
+    let got = eventually("all forty stored", Duration::from_secs(60), || async {
         let s = stored(&stack, ada.identity).await;
-        (s.len() >= 30 && pending_at_signal_cli(&stack, &ada.number).await == 0).then_some(s)
+        (s.len() >= 40 && pending_at_signal_cli(&stack, &ada.number).await == 0).then_some(s)
     })
     .await;
     let unique: BTreeSet<&String> = got.iter().collect();
@@ -368,5 +377,75 @@ async fn suspension_stops_the_receiver_resumption_restarts_it_deprovisioning_end
         (!running(&stack, &ada.number).await).then_some(())
     })
     .await;
+    stack.stop().await;
+}
+
+async fn admin_stale(stack: &Stack, secs: i64) -> Vec<String> {
+    let v: Value = stack
+        .http
+        .get(format!(
+            "{}/v1/admin/signal?stale_after_secs={secs}",
+            stack.api
+        ))
+        .bearer_auth(common::api::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["number"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unregistered_account_fails_signal_with_the_reason_and_operators_see_quiet_numbers() {
+    let stack = Stack::start(FAST).await;
+    let ada = dex(&stack, "gone@example.com").await;
+    inject(&stack, &ada.number, "kept").await;
+    eventually("the message stored", WAIT, || async {
+        (stored(&stack, ada.identity).await == ["kept"]).then_some(())
+    })
+    .await;
+    // Received from just now: quiet for an hour it is not; quiet for 0 s it is.
+    assert!(!admin_stale(&stack, 3600).await.contains(&ada.number));
+    assert!(admin_stale(&stack, 0).await.contains(&ada.number));
+
+    // signal-cli loses the account (as when Signal unregisters a number that never received).
+    let res = stack
+        .http
+        .post(format!(
+            "{}/signal/v1/unregister/{}",
+            stack.sandbox.url, ada.number
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    let i = stack.wait_signal(ada.user, "failed", WAIT).await;
+    let why = i.signal_failure_reason.unwrap();
+    assert!(why.contains("unregistered"), "{why}");
+    assert!(why.contains("/retry"), "{why}");
+    eventually("the receiver stopped", WAIT, || async {
+        (!running(&stack, &ada.number).await).then_some(())
+    })
+    .await;
+    let v: Value = stack
+        .http
+        .get(format!("{}/v1/identity/signal", stack.api))
+        .bearer_auth(&ada.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(v["last_received_at"].is_string(), "{v}");
+    // What was received stays readable.
+    assert_eq!(bodies(&read(&stack, &ada, None).await), ["kept"]);
     stack.stop().await;
 }

@@ -189,7 +189,22 @@ impl SignalReceiver {
         let n = number.clone();
         let receipt = ctx
             .run(|| async move {
-                Ok(Json(match deps.signal.receive(&n).await {
+                let result = deps.signal.receive(&n).await;
+                let outcome = match &result {
+                    Ok(got) => {
+                        metrics::counter!("signal_messages_received_total")
+                            .increment(got.len() as u64);
+                        #[allow(clippy::disallowed_methods)] // inside ctx.run, for the metric only
+                        let now = chrono::Utc::now().timestamp() as f64;
+                        metrics::gauge!("signal_last_receive_timestamp_seconds", "number" => n.clone())
+                            .set(now);
+                        "ok"
+                    }
+                    Err(SignalError::NotRegistered(_)) => "unregistered",
+                    Err(_) => "failed",
+                };
+                metrics::counter!("signal_receives_total", "outcome" => outcome).increment(1);
+                Ok(Json(match result {
                     Ok(got) => Receipt::Messages(
                         got.into_iter()
                             .map(|m| Message {

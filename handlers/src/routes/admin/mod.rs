@@ -3,6 +3,7 @@
 mod identities;
 mod provision;
 mod signal;
+mod signal_receivers;
 mod usage;
 mod users;
 mod workflows;
@@ -19,6 +20,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(identities::deprovision))
         .routes(routes!(signal::code))
         .routes(routes!(signal::captcha))
+        .routes(routes!(signal_receivers::stale))
+        .routes(routes!(signal_receivers::start_receiver))
         .routes(routes!(workflows::workflows))
 }
 
