@@ -1,11 +1,17 @@
 //! DeprovisionIdentity (workflow, key `{identity_id}-g{generation}`): revoke API keys and OAuth
 //! grants, unregister Signal, release the number, suspend the Workspace user, wait out the
 //! retention period on a durable timer, delete the user, mark the identity `deleted`. Every
-//! step is idempotent ("not found" counts as done) and retried until it succeeds, so nothing is
-//! left behind at any provider.
+//! step is idempotent ("not found" counts as done) and retried until it succeeds (`step::undo`).
+//! A provider that keeps refusing (a 403) cannot stop it: what could not be removed is named
+//! in the identity's failure reason and the audit log (`identity.left_behind`), the rest
+//! goes on, and the identity always ends `deleted`.
+//!
+//! A deprovisioning cannot be undone (keys revoked, number released), so an operator's cancel
+//! does not stop it: the workflow notes it (`cancel_ignored` in the `identity.deleted` audit
+//! entry) and finishes, the rest of the retention wait included.
 
 use crate::deps::SharedDeps;
-use crate::step::{done_if_gone, fail, release_numbers, until_done};
+use crate::step::{fail, is_cancel, must_finish, release_numbers, undo, undone, Undone};
 use restate_sdk::prelude::*;
 use uuid::Uuid;
 
@@ -42,8 +48,10 @@ impl DeprovisionIdentity {
     ) -> Result<String, HandlerError> {
         let id = req.into_inner().identity_id;
         let deps = self.deps.clone();
-        let target = ctx
-            .run(|| async move {
+        let mut cancelled = false;
+        let target = must_finish(&ctx, "mark deprovisioning", &mut cancelled, || {
+            let deps = deps.clone();
+            async move {
                 let i = db::identities::find(&deps.pool, id).await.map_err(fail)?;
                 let i = i.ok_or_else(|| TerminalError::new("identity does not exist"))?;
                 // Before Signal is unregistered below: a registration that records its state
@@ -57,99 +65,180 @@ impl DeprovisionIdentity {
                     phone: i.phone_number.clone(),
                     reference: format!("{}-g{}", i.id, i.generation),
                 }))
-            })
-            .name("mark deprovisioning")
-            .retry_policy(until_done())
-            .await?
-            .into_inner();
-
-        let deps = self.deps.clone();
-        let user_id = target.user_id;
-        ctx.run(|| async move {
-            db::api_keys::revoke_all(&deps.pool, user_id)
-                .await
-                .map_err(fail)?;
-            db::audit::record(
-                &deps.pool,
-                "DeprovisionIdentity",
-                Some(user_id),
-                "access.revoked",
-                serde_json::json!({"identity_id": id}),
-            )
-            .await
-            .map_err(fail)?;
-            Ok(())
+            }
         })
-        .name("revoke api keys and oauth grants")
-        .retry_policy(until_done())
-        .await?;
+        .await?
+        .into_inner();
 
-        if let Some(phone) = target.phone.clone() {
-            let deps = self.deps.clone();
-            ctx.run(|| async move {
-                done_if_gone(deps.signal.unregister(&phone, true).await)?;
-                db::identities::set_signal(&deps.pool, id, "unregistered", None)
+        let user_id = target.user_id;
+        must_finish(
+            &ctx,
+            "revoke api keys and oauth grants",
+            &mut cancelled,
+            || {
+                let deps = deps.clone();
+                async move {
+                    db::api_keys::revoke_all(&deps.pool, user_id)
+                        .await
+                        .map_err(fail)?;
+                    db::audit::record(
+                        &deps.pool,
+                        "DeprovisionIdentity",
+                        Some(user_id),
+                        "access.revoked",
+                        serde_json::json!({"identity_id": id}),
+                    )
                     .await
                     .map_err(fail)?;
-                Ok(())
+                    Ok(())
+                }
+            },
+        )
+        .await?;
+
+        // What could not be removed, each as "could not undo …: why".
+        let mut left_behind: Vec<String> = Vec::new();
+        let mut note = |what: &str, why: Option<String>| {
+            if let Some(why) = why {
+                left_behind.push(format!("could not {what}: {why}"));
+            }
+        };
+
+        if let Some(phone) = target.phone.clone() {
+            let p = phone.clone();
+            let why = undo(&ctx, "unregister signal", &mut cancelled, || {
+                let (deps, phone) = (deps.clone(), p.clone());
+                async move {
+                    let done = undone(deps.signal.unregister(&phone, true).await)?;
+                    if matches!(done, Undone::Done) {
+                        db::identities::set_signal(&deps.pool, id, "unregistered", None)
+                            .await
+                            .map_err(fail)?;
+                    }
+                    Ok(Json(done))
+                }
             })
-            .name("unregister signal")
-            .retry_policy(until_done())
             .await?;
+            note(&format!("unregister {phone} from Signal"), why);
         }
 
-        let deps = self.deps.clone();
         let reference = target.reference.clone();
-        ctx.run(|| async move {
-            release_numbers(&deps, &reference).await?;
-            db::identities::set_number(&deps.pool, id, None, None)
-                .await
-                .map_err(fail)?;
-            Ok(())
+        let r = reference.clone();
+        let why = undo(&ctx, "release phone number", &mut cancelled, || {
+            let (deps, reference) = (deps.clone(), r.clone());
+            async move { release_numbers(&deps, &reference).await.map(Json) }
         })
-        .name("release phone number")
-        .retry_policy(until_done())
+        .await?;
+        note(
+            &format!("release the phone number ordered under {reference}"),
+            why,
+        );
+        // The identity lets go of the number either way (a leftover is the operator's, below).
+        must_finish(&ctx, "forget phone number", &mut cancelled, || {
+            let deps = deps.clone();
+            async move {
+                db::identities::set_number(&deps.pool, id, None, None)
+                    .await
+                    .map_err(fail)
+            }
+        })
         .await?;
 
         if let Some(email) = target.email.clone() {
-            let deps = self.deps.clone();
-            let e2 = email.clone();
-            ctx.run(|| async move { done_if_gone(deps.google.suspend_user(&e2).await) })
-                .name("suspend workspace user")
-                .retry_policy(until_done())
-                .await?;
+            let e = email.clone();
+            let why = undo(&ctx, "suspend workspace user", &mut cancelled, || {
+                let (deps, email) = (deps.clone(), e.clone());
+                async move { undone(deps.google.suspend_user(&email).await).map(Json) }
+            })
+            .await?;
+            note(&format!("suspend workspace user {email}"), why);
 
-            ctx.sleep(self.deps.config.workflows.retention).await?;
+            self.retention(&ctx, &mut cancelled).await?;
 
-            let deps = self.deps.clone();
-            ctx.run(|| async move { done_if_gone(deps.google.delete_user(&email).await) })
-                .name("delete workspace user")
-                .retry_policy(until_done())
-                .await?;
+            let why = undo(&ctx, "delete workspace user", &mut cancelled, || {
+                let (deps, email) = (deps.clone(), e.clone());
+                async move { undone(deps.google.delete_user(&email).await).map(Json) }
+            })
+            .await?;
+            note(&format!("delete workspace user {email}"), why);
         }
 
-        let deps = self.deps.clone();
-        ctx.run(|| async move {
-            db::identities::set_workspace_user(&deps.pool, id, None, None, None)
+        let reason = (!left_behind.is_empty()).then(|| left_behind.join("; "));
+        let cancel_ignored = cancelled;
+        must_finish(&ctx, "mark deleted", &mut cancelled, || {
+            let (deps, reason, left) = (deps.clone(), reason.clone(), left_behind.clone());
+            async move {
+                db::identities::set_workspace_user(&deps.pool, id, None, None, None)
+                    .await
+                    .map_err(fail)?;
+                for what in &left {
+                    db::audit::record(
+                        &deps.pool,
+                        "DeprovisionIdentity",
+                        Some(user_id),
+                        "identity.left_behind",
+                        serde_json::json!({"identity_id": id, "what": what}),
+                    )
+                    .await
+                    .map_err(fail)?;
+                }
+                db::identities::set_status(&deps.pool, id, "deleted", reason.as_deref())
+                    .await
+                    .map_err(fail)?;
+                db::audit::record(
+                    &deps.pool,
+                    "DeprovisionIdentity",
+                    Some(user_id),
+                    "identity.deleted",
+                    serde_json::json!({
+                        "identity_id": id,
+                        "left_behind": left,
+                        "cancel_ignored": cancel_ignored,
+                    }),
+                )
                 .await
                 .map_err(fail)?;
-            db::identities::set_status(&deps.pool, id, "deleted", None)
-                .await
-                .map_err(fail)?;
-            db::audit::record(
-                &deps.pool,
-                "DeprovisionIdentity",
-                Some(user_id),
-                "identity.deleted",
-                serde_json::json!({"identity_id": id}),
-            )
-            .await
-            .map_err(fail)?;
-            Ok(())
+                Ok(())
+            }
         })
-        .name("mark deleted")
-        .retry_policy(until_done())
         .await?;
         Ok("deleted".into())
     }
+}
+
+impl DeprovisionIdentity {
+    /// Waits out the retention period on a durable timer. A cancel cuts the timer short, so the
+    /// rest of the period is waited again (from a journaled deadline): a cancel never shortens it.
+    async fn retention(
+        &self,
+        ctx: &WorkflowContext<'_>,
+        cancelled: &mut bool,
+    ) -> Result<(), TerminalError> {
+        let retention = self.deps.config.workflows.retention;
+        let deadline = must_finish(ctx, "retention deadline", cancelled, move || async move {
+            Ok(now_ms().saturating_add(retention.as_millis() as u64))
+        })
+        .await?;
+        let mut wait = retention;
+        loop {
+            match ctx.sleep(wait).await {
+                Ok(()) => return Ok(()),
+                Err(e) if is_cancel(&e) => *cancelled = true,
+                Err(e) => return Err(e),
+            }
+            let now =
+                must_finish(ctx, "read the clock", cancelled, || async { Ok(now_ms()) }).await?;
+            if now >= deadline {
+                return Ok(());
+            }
+            wait = std::time::Duration::from_millis(deadline - now);
+        }
+    }
+}
+
+/// Milliseconds since the epoch; only ever read inside `ctx.run`.
+fn now_ms() -> u64 {
+    #[allow(clippy::disallowed_methods)] // journaled by the caller's ctx.run
+    let now = chrono::Utc::now().timestamp_millis();
+    now.max(0) as u64
 }

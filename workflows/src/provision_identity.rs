@@ -1,13 +1,14 @@
 //! ProvisionIdentity (workflow, key `{identity_id}-g{generation}`): Workspace user → encrypted
 //! credentials → phone number with messaging → SignalRegistration → active with an API key.
 //! Each provider call is a named `ctx.run` step whose compensation is registered first; a
-//! terminal failure runs the compensations in reverse, each as its own step, and marks the
-//! identity `failed` with the reason. Signal failing later does not roll anything back.
+//! terminal failure, or an operator's cancel, runs the compensations in reverse, each until
+//! done (`step::undo`; what cannot be undone is reported, never fatal), and marks the identity
+//! `failed` with the reason. Signal failing later does not roll anything back.
 
 use crate::deps::SharedDeps;
 use crate::saga::Compensation;
 use crate::signal_registration::{SignalRegistrationClient, SignalRequest};
-use crate::step::{fail, provider_policy, until_done};
+use crate::step::{fail, is_cancel, must_finish, provider_policy, undo, until_done};
 use restate_sdk::prelude::*;
 use uuid::Uuid;
 
@@ -89,10 +90,13 @@ impl ProvisionIdentity {
         let req = req.into_inner();
         let deps = self.deps.clone();
         let id = req.identity_id;
+        let user_id = req.user_id;
 
-        {
+        // A cancel this early still ends the identity `failed` below, never `provisioning`.
+        let mut cancelled_early = false;
+        must_finish(&ctx, "mark provisioning", &mut cancelled_early, || {
             let deps = deps.clone();
-            ctx.run(|| async move {
+            async move {
                 db::identities::set_status(&deps.pool, id, "provisioning", None)
                     .await
                     .map_err(fail)?;
@@ -100,56 +104,89 @@ impl ProvisionIdentity {
                     progress(&deps, id, step, "pending", None).await;
                 }
                 Ok(())
-            })
-            .name("mark provisioning")
-            .retry_policy(until_done())
-            .await?;
-        }
+            }
+        })
+        .await?;
         ctx.set(PROGRESS_KEY, "provisioning".to_string());
 
         let mut compensations: Vec<Compensation> = Vec::new();
-        match self.provision(&ctx, &req, &mut compensations).await {
+        let provisioned = if cancelled_early {
+            Err(TerminalError::new_with_code(409, "cancelled"))
+        } else {
+            self.provision(&ctx, &req, &mut compensations).await
+        };
+        match provisioned {
             Ok(outcome) => {
                 ctx.set(PROGRESS_KEY, "active".to_string());
                 Ok(Json(outcome))
             }
             Err(failure) => {
-                let reason = failure.to_string();
+                // Restate hands an operator's cancel to the step the saga was awaiting: say so.
+                let mut reason = if is_cancel(&failure) {
+                    "cancelled by an operator".to_owned()
+                } else {
+                    failure.message().to_owned()
+                };
                 ctx.set(PROGRESS_KEY, "compensating".to_string());
+                // Every compensation runs, whatever happened to the one before it.
+                let mut left_behind: Vec<String> = Vec::new();
+                let mut cancelled = false;
                 for c in compensations.iter().rev() {
-                    let deps = deps.clone();
-                    let c2 = c.clone();
-                    ctx.run(|| async move { c2.run(&deps).await })
-                        .name(c.name())
-                        .retry_policy(until_done())
-                        .await?;
+                    let (deps, c2) = (deps.clone(), c.clone());
+                    let undone = undo(&ctx, &c.name(), &mut cancelled, move || {
+                        let (deps, c) = (deps.clone(), c2.clone());
+                        async move { c.run(&deps).await.map(Json) }
+                    })
+                    .await?;
+                    if let Some(why) = undone {
+                        let what = c.name().trim_start_matches("compensate: ").to_owned();
+                        left_behind.push(format!("could not undo {what}: {why}"));
+                    }
                 }
-                let deps2 = deps.clone();
+                if !left_behind.is_empty() {
+                    reason = format!("{reason}; {}", left_behind.join("; "));
+                }
                 let reason2 = reason.clone();
-                ctx.run(|| async move {
-                    // `failed` goes last: whoever sees it sees the cleared address and number.
-                    db::identities::set_workspace_user(&deps2.pool, id, None, None, None)
+                must_finish(&ctx, "mark failed", &mut cancelled, move || {
+                    let (deps, reason, left) = (deps.clone(), reason2.clone(), left_behind.clone());
+                    async move {
+                        // `failed` goes last: whoever sees it sees the cleared address and number.
+                        db::identities::set_workspace_user(&deps.pool, id, None, None, None)
+                            .await
+                            .map_err(fail)?;
+                        db::identities::set_number(&deps.pool, id, None, None)
+                            .await
+                            .map_err(fail)?;
+                        for what in &left {
+                            db::audit::record(
+                                &deps.pool,
+                                "ProvisionIdentity",
+                                Some(user_id),
+                                "identity.left_behind",
+                                serde_json::json!({"identity_id": id, "what": what}),
+                            )
+                            .await
+                            .map_err(fail)?;
+                        }
+                        db::identities::set_status(&deps.pool, id, "failed", Some(&reason))
+                            .await
+                            .map_err(fail)?;
+                        db::audit::record(
+                            &deps.pool,
+                            "ProvisionIdentity",
+                            Some(user_id),
+                            "identity.failed",
+                            serde_json::json!({
+                                "identity_id": id,
+                                "reason": reason,
+                                "left_behind": left,
+                            }),
+                        )
                         .await
                         .map_err(fail)?;
-                    db::identities::set_number(&deps2.pool, id, None, None)
-                        .await
-                        .map_err(fail)?;
-                    db::identities::set_status(&deps2.pool, id, "failed", Some(&reason2))
-                        .await
-                        .map_err(fail)?;
-                    db::audit::record(
-                        &deps2.pool,
-                        "ProvisionIdentity",
-                        None,
-                        "identity.failed",
-                        serde_json::json!({"identity_id": id, "reason": reason2}),
-                    )
-                    .await
-                    .map_err(fail)?;
-                    Ok(())
+                        Ok(())
+                    }
                 })
-                .name("mark failed")
-                .retry_policy(until_done())
                 .await?;
                 ctx.set(PROGRESS_KEY, "failed".to_string());
                 Err(TerminalError::new(format!("provisioning failed: {reason}")).into())

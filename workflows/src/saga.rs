@@ -1,9 +1,10 @@
 //! Compensations of ProvisionIdentity, as plain data. Each is registered before the step that
 //! may need undoing runs (a step that timed out may still have happened), and each is
-//! idempotent and at peace with a resource that was never created.
+//! idempotent and at peace with a resource that was never created. They run through
+//! `step::undo`: retried until done, and a refusal that persists is reported, never fatal.
 
 use crate::deps::Deps;
-use crate::step::{done_if_gone, fail, release_numbers};
+use crate::step::{release_numbers, undone, Undone};
 use providers::GoogleError;
 
 #[derive(Debug, Clone)]
@@ -15,24 +16,29 @@ pub enum Compensation {
 }
 
 impl Compensation {
+    /// What is undone, naming the resource (the journal step and the failure reason use it).
     pub fn name(&self) -> String {
         match self {
-            Self::DeleteWorkspaceUser { .. } => "compensate: delete workspace user".into(),
-            Self::ReleaseNumbers { .. } => "compensate: release phone number".into(),
+            Self::DeleteWorkspaceUser { email, .. } => {
+                format!("compensate: delete workspace user {email}")
+            }
+            Self::ReleaseNumbers { reference } => {
+                format!("compensate: release phone number ordered under {reference}")
+            }
         }
     }
 
-    pub async fn run(&self, deps: &Deps) -> Result<(), restate_sdk::prelude::HandlerError> {
+    pub async fn run(&self, deps: &Deps) -> Result<Undone, restate_sdk::prelude::HandlerError> {
         match self {
             Self::DeleteWorkspaceUser { email, owner } => {
                 match deps.google.get_user(email).await {
-                    Err(GoogleError::NotFound(_)) => return Ok(()),
-                    Err(e) => return Err(fail(e)),
+                    Err(GoogleError::NotFound(_)) => return Ok(Undone::Done),
+                    Err(e) => return undone(Err::<(), _>(e)),
                     // Someone else's user at that address is never ours to delete.
-                    Ok(u) if u.owner() != Some(owner.as_str()) => return Ok(()),
+                    Ok(u) if u.owner() != Some(owner.as_str()) => return Ok(Undone::Done),
                     Ok(_) => {}
                 }
-                done_if_gone(deps.google.delete_user(email).await)
+                undone(deps.google.delete_user(email).await)
             }
             Self::ReleaseNumbers { reference } => release_numbers(deps, reference).await,
         }

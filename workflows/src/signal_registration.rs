@@ -4,9 +4,12 @@
 //! within the timeout, starts another round after a backoff; after the last round the
 //! registration is `failed` and the workflow waits for an operator's retry. A captcha demand
 //! waits on a promise for the operator's token; a registration lock is the operator's to solve.
+//! An operator's cancel (Restate admin API) gives up the current attempt: the registration is
+//! `failed` ("cancelled by an operator") and waits for a retry like any failure; the identity
+//! stays as it is. A cancel while it already waits for a retry changes nothing.
 
 use crate::deps::SharedDeps;
-use crate::step::{done_if_gone, fail, until_done};
+use crate::step::{done_if_gone, fail, is_cancel, must_finish, until_done};
 use providers::signal::RegisterOptions;
 use providers::SignalError;
 use restate_sdk::prelude::*;
@@ -107,27 +110,40 @@ impl SignalRegistration {
         let settings = self.deps.config.workflows.clone();
         let mut operator_round = 0u32;
         loop {
-            let failure = match self.attempt(&ctx, &req, operator_round, &settings).await? {
-                Attempt::Registered => return Ok("registered".into()),
-                Attempt::Abandoned => {
+            let failure = match self.attempt(&ctx, &req, operator_round, &settings).await {
+                Ok(Attempt::Registered) => return Ok("registered".into()),
+                Ok(Attempt::Abandoned) => {
                     ctx.set(STATUS, "abandoned".to_string());
                     return Ok("abandoned".into());
                 }
-                Attempt::Failed(reason) => reason,
+                Ok(Attempt::Failed(reason)) => reason,
+                // An operator's cancel gives up the current attempt: it fails like any other,
+                // and waits for a retry below (the identity is not touched).
+                Err(e) if is_cancel(&e) => "cancelled by an operator".to_owned(),
+                Err(e) => return Err(e.into()),
             };
-            // Out of rounds (or locked): report, then wait for an operator to retry. The state
-            // is set before the database says `failed`, so a retry the operator sends as soon
-            // as they see it finds the promise to resolve.
+            // Out of rounds (or locked, or cancelled): report, then wait for an operator to
+            // retry. The state is set before the database says `failed`, so a retry the
+            // operator sends as soon as they see it finds the promise to resolve.
             let retry_key = format!("retry-{operator_round}");
             ctx.set(RETRY_PROMISE, retry_key.clone());
             ctx.set(STATUS, format!("failed: {failure}"));
             let deps = self.deps.clone();
-            let (id, number, why) = (req.identity_id, req.number.clone(), failure.clone());
-            ctx.run(|| async move { mark(&deps, id, &number, "failed", Some(&why)).await })
-                .name("mark signal failed")
-                .retry_policy(until_done())
-                .await?;
-            ctx.promise::<String>(&retry_key).await?;
+            let (id, number) = (req.identity_id, req.number.clone());
+            let mut cancelled = false;
+            must_finish(&ctx, "mark signal failed", &mut cancelled, || {
+                let (deps, number, why) = (deps.clone(), number.clone(), failure.clone());
+                async move { mark(&deps, id, &number, "failed", Some(&why)).await }
+            })
+            .await?;
+            // A cancel while it waits changes nothing: it is already failed.
+            loop {
+                match ctx.promise::<String>(&retry_key).await {
+                    Ok(_) => break,
+                    Err(e) if is_cancel(&e) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
             operator_round += 1;
         }
     }
@@ -208,7 +224,7 @@ impl SignalRegistration {
         req: &SignalRequest,
         operator_round: u32,
         settings: &config::WorkflowSettings,
-    ) -> Result<Attempt, HandlerError> {
+    ) -> Result<Attempt, TerminalError> {
         let id = req.identity_id;
         let mut backoff = settings.signal_backoff;
         let mut last = String::from("no code arrived");
