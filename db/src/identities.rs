@@ -29,11 +29,23 @@ const COLUMNS: &str = "id, user_id, short_id, generation, status, plan, email, g
     workflow_id, created_at, updated_at";
 
 /// The deterministic short id of a user's identity: the Workspace address is derived from it,
-/// so a retried provisioning finds the same address instead of minting a new one.
+/// so a retried provisioning finds the same address instead of minting a new one. The first
+/// of `short_id_candidates`; another user may hold it already (40 bits collide around a
+/// million users), so the identity keeps whichever candidate `begin_provisioning` got.
 pub fn short_id_for(user_id: Uuid) -> String {
+    short_id_candidates(user_id)[0].clone()
+}
+
+/// The short ids a user's identity may take, in order: longer and longer tails of the user id
+/// (the tail of a v7 UUID is random; the head is a timestamp shared by neighbours), ending with
+/// the whole id, which no other user can hold. Each depends on the user id only, so the choice
+/// is the same however often it is made.
+pub fn short_id_candidates(user_id: Uuid) -> Vec<String> {
     let hex = user_id.simple().to_string();
-    // The tail of a v7 UUID is random; the head is a timestamp shared by neighbours.
-    hex[hex.len() - 10..].to_owned()
+    [10, 14, 20, 32]
+        .iter()
+        .map(|n| hex[hex.len() - n..].to_owned())
+        .collect()
 }
 
 pub async fn find_by_user(pool: &PgPool, user_id: Uuid) -> Result<Option<Identity>, sqlx::Error> {
@@ -86,16 +98,29 @@ pub async fn begin_provisioning(
     .await?;
     let begun = match existing {
         None => {
-            let identity = sqlx::query_as(&format!(
-                "INSERT INTO identities (id, user_id, short_id, plan, status) VALUES ($1, $2, $3, $4, 'pending')
-                 RETURNING {COLUMNS}"
-            ))
-            .bind(Uuid::now_v7())
-            .bind(user_id)
-            .bind(short_id_for(user_id))
-            .bind(plan)
-            .fetch_one(&mut *tx)
-            .await?;
+            // The first short id no other identity holds; the identity keeps it for every
+            // generation, so each retry provisions the same address.
+            let id = Uuid::now_v7();
+            let mut inserted = None;
+            for short_id in short_id_candidates(user_id) {
+                inserted = sqlx::query_as(&format!(
+                    "INSERT INTO identities (id, user_id, short_id, plan, status)
+                     VALUES ($1, $2, $3, $4, 'pending')
+                     ON CONFLICT (short_id) DO NOTHING
+                     RETURNING {COLUMNS}"
+                ))
+                .bind(id)
+                .bind(user_id)
+                .bind(&short_id)
+                .bind(plan)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if inserted.is_some() {
+                    break;
+                }
+            }
+            // The last candidate is the whole user id: only this user can hold it.
+            let identity = inserted.ok_or(sqlx::Error::RowNotFound)?;
             Begun {
                 identity,
                 fresh: true,
