@@ -429,7 +429,7 @@ async fn an_unregistered_account_fails_signal_with_the_reason_and_operators_see_
     let i = stack.wait_signal(ada.user, "failed", WAIT).await;
     let why = i.signal_failure_reason.unwrap();
     assert!(why.contains("unregistered"), "{why}");
-    assert!(why.contains("/retry"), "{why}");
+    assert!(why.contains("re-register"), "{why}");
     eventually("the receiver stopped", WAIT, || async {
         (!running(&stack, &ada.number).await).then_some(())
     })

@@ -256,8 +256,8 @@ impl SignalReceiver {
             }
             Receipt::Unregistered(m) => {
                 let why = format!(
-                    "signal-cli reports the account unregistered ({m}); re-register it \
-                     (POST /v1/admin/identities/{identity}/retry)"
+                    "signal-cli reports the account unregistered ({m}); an operator must \
+                     re-register the number (docs/operations.md, Signal receivers)"
                 );
                 let w = why.clone();
                 ctx.run(|| async move {

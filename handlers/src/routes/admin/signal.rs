@@ -103,7 +103,7 @@ pub async fn code(
         ));
     }
     let identity = pending(&state, &phone).await?;
-    hand_in(
+    let handed = hand_in(
         &state,
         &identity,
         &phone,
@@ -111,7 +111,13 @@ pub async fn code(
         &digits,
         "signal.code_submitted",
     )
-    .await
+    .await?;
+    // The number's receiver waits for the registration, then receives on its own timer.
+    let receiver = format!("SignalReceiver/{phone}/start");
+    if let Err(e) = state.restate.send(&receiver, None, &json!(null)).await {
+        tracing::warn!(error = %e, "starting the Signal receiver failed");
+    }
+    Ok(handed)
 }
 
 #[utoipa::path(post, path = "/v1/admin/signal/{phone}/captcha", tag = "admin", security(("admin" = [])),
