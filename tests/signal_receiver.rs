@@ -449,3 +449,34 @@ async fn an_unregistered_account_fails_signal_with_the_reason_and_operators_see_
     assert_eq!(bodies(&read(&stack, &ada, None).await), ["kept"]);
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_older_than_the_retention_are_erased_and_newer_ones_kept() {
+    let stack = Stack::start(FAST).await;
+    let ada = dex(&stack, "old@example.com").await;
+    inject(&stack, &ada.number, "a month ago").await;
+    eventually("the message stored", WAIT, || async {
+        (stored(&stack, ada.identity).await.len() == 1).then_some(())
+    })
+    .await;
+    // Received 31 days ago (the default retention is 30 days).
+    sqlx::query(
+        "UPDATE signal_messages SET received_at = now() - interval '31 days' WHERE identity_id = $1",
+    )
+    .bind(ada.identity)
+    .execute(&stack.db.pool)
+    .await
+    .unwrap();
+    let first = read(&stack, &ada, None).await;
+    assert_eq!(bodies(&first), ["a month ago"]);
+    let next = first["next"].as_i64().unwrap();
+    inject(&stack, &ada.number, "today").await;
+    eventually("the old message erased, the new one kept", WAIT, || async {
+        (stored(&stack, ada.identity).await == ["today"]).then_some(())
+    })
+    .await;
+    // A cursor from before the erase still works.
+    assert_eq!(bodies(&read(&stack, &ada, Some(next)).await), ["today"]);
+    assert_eq!(bodies(&read(&stack, &ada, None).await), ["today"]);
+    stack.stop().await;
+}

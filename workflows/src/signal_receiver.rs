@@ -175,11 +175,18 @@ impl SignalReceiver {
                 return Ok(format!("stopped: {why}"));
             }
             Check::Wait => {
+                // A registration can wait long (a captcha, an operator): back off as when quiet.
+                s.quiet = s.quiet.saturating_add(1);
+                let delay = next_delay(
+                    settings.signal_receive_interval,
+                    settings.signal_receive_max_interval,
+                    s.quiet,
+                );
                 s.last = Some("waiting for the registration".into());
                 ctx.set(STATE, Json(s));
                 ctx.object_client::<SignalReceiverClient>(number)
                     .tick(generation)
-                    .send_after(settings.signal_receive_interval);
+                    .send_after(delay);
                 return Ok("waiting for the registration".into());
             }
             Check::Receive(id) => id,
