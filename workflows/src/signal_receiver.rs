@@ -29,108 +29,15 @@ pub struct SignalReceiver {
 }
 
 impl SignalReceiver {
-    pub fn new(deps: SharedDeps) -> Self {
-        Self { deps }
-    }
-}
-
-/// What the identity holding the number allows.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-enum Check {
-    Receive(Uuid),
-    /// Registration in progress: look again later.
-    Wait,
-    Stop {
-        identity: Option<Uuid>,
-        why: String,
-    },
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct Message {
-    sender: String,
-    sender_name: Option<String>,
-    sent_at_ms: i64,
-    body: String,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-enum Receipt {
-    Messages(Vec<Message>),
-    Unregistered(String),
-    /// signal-cli failed this time (recorded; the next tick tries again).
-    Failed(String),
-}
-
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct ReceiverStatus {
-    pub running: bool,
-    pub generation: u64,
-    /// Empty receives in a row.
-    pub quiet: u32,
-    pub last: Option<String>,
-}
-
-const STATE: &str = "state";
-/// Empty receives before the pause starts doubling.
-const QUIET_BEFORE_BACKOFF: u32 = 6;
-
-/// The pause before the next receive after `quiet` empty ones in a row.
-pub fn next_delay(interval: Duration, max: Duration, quiet: u32) -> Duration {
-    let doublings = quiet.saturating_sub(QUIET_BEFORE_BACKOFF).min(16);
-    interval
-        .saturating_mul(1 << doublings)
-        .min(max.max(interval))
-}
-
-#[restate_sdk::object]
-impl SignalReceiver {
-    /// Begins the receive loop (no-op while it runs).
-    #[handler]
-    async fn start(&self, ctx: ObjectContext<'_>) -> Result<String, HandlerError> {
-        let mut s = ctx
-            .get::<Json<ReceiverStatus>>(STATE)
-            .await?
-            .map(Json::into_inner)
-            .unwrap_or_default();
-        if s.running {
-            return Ok("already running".into());
-        }
-        s.running = true;
-        s.generation += 1;
-        s.quiet = 0;
-        s.last = Some("started".into());
-        let generation = s.generation;
-        ctx.set(STATE, Json(s));
-        ctx.object_client::<SignalReceiverClient>(ctx.key())
-            .tick(generation)
-            .send();
-        Ok("started".into())
-    }
-
-    /// Stops the loop (the scheduled tick finds itself stale).
-    #[handler]
-    async fn stop(&self, ctx: ObjectContext<'_>) -> Result<String, HandlerError> {
-        let Some(Json(mut s)) = ctx.get::<Json<ReceiverStatus>>(STATE).await? else {
-            return Ok("not running".into());
-        };
-        s.running = false;
-        s.last = Some("stopped by request".into());
-        ctx.set(STATE, Json(s));
-        self.record_running(&ctx, None, false).await?;
-        Ok("stopped".into())
-    }
-
-    /// One round: check, receive, store, schedule the next.
-    #[handler]
-    async fn tick(&self, ctx: ObjectContext<'_>, generation: u64) -> Result<String, HandlerError> {
-        let Some(Json(mut s)) = ctx.get::<Json<ReceiverStatus>>(STATE).await? else {
-            return Ok("stale tick".into());
-        };
-        if !s.running || s.generation != generation {
-            return Ok("stale tick".into());
-        }
+    /// Check the identity, receive, store; with `generation`, schedule the loop's next round.
+    async fn round(
+        &self,
+        ctx: &ObjectContext<'_>,
+        mut s: ReceiverStatus,
+        generation: Option<u64>,
+    ) -> Result<String, HandlerError> {
         let number = ctx.key().to_owned();
+
         let deps = self.deps.clone();
         let n = number.clone();
         let check = ctx
@@ -171,7 +78,7 @@ impl SignalReceiver {
                 s.running = false;
                 s.last = Some(format!("stopped: {why}"));
                 ctx.set(STATE, Json(s));
-                self.record_running(&ctx, identity, false).await?;
+                self.record_running(ctx, identity, false).await?;
                 return Ok(format!("stopped: {why}"));
             }
             Check::Wait => {
@@ -184,9 +91,11 @@ impl SignalReceiver {
                 );
                 s.last = Some("waiting for the registration".into());
                 ctx.set(STATE, Json(s));
-                ctx.object_client::<SignalReceiverClient>(number)
-                    .tick(generation)
-                    .send_after(delay);
+                if let Some(generation) = generation {
+                    ctx.object_client::<SignalReceiverClient>(number)
+                        .tick(generation)
+                        .send_after(delay);
+                }
                 return Ok("waiting for the registration".into());
             }
             Check::Receive(id) => id,
@@ -319,12 +228,129 @@ impl SignalReceiver {
         );
         s.last = Some(outcome.clone());
         ctx.set(STATE, Json(s));
-        ctx.object_client::<SignalReceiverClient>(number)
-            .tick(generation)
-            .send_after(delay);
+        if let Some(generation) = generation {
+            ctx.object_client::<SignalReceiverClient>(number)
+                .tick(generation)
+                .send_after(delay);
+        }
         Ok(outcome)
     }
 
+    pub fn new(deps: SharedDeps) -> Self {
+        Self { deps }
+    }
+}
+
+/// What the identity holding the number allows.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+enum Check {
+    Receive(Uuid),
+    /// Registration in progress: look again later.
+    Wait,
+    Stop {
+        identity: Option<Uuid>,
+        why: String,
+    },
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Message {
+    sender: String,
+    sender_name: Option<String>,
+    sent_at_ms: i64,
+    body: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+enum Receipt {
+    Messages(Vec<Message>),
+    Unregistered(String),
+    /// signal-cli failed this time (recorded; the next tick tries again).
+    Failed(String),
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct ReceiverStatus {
+    pub running: bool,
+    pub generation: u64,
+    /// Empty receives in a row.
+    pub quiet: u32,
+    pub last: Option<String>,
+}
+
+const STATE: &str = "state";
+/// Empty receives before the pause starts doubling.
+const QUIET_BEFORE_BACKOFF: u32 = 6;
+
+/// The pause before the next receive after `quiet` empty ones in a row.
+pub fn next_delay(interval: Duration, max: Duration, quiet: u32) -> Duration {
+    let doublings = quiet.saturating_sub(QUIET_BEFORE_BACKOFF).min(16);
+    interval
+        .saturating_mul(1 << doublings)
+        .min(max.max(interval))
+}
+
+#[restate_sdk::object]
+impl SignalReceiver {
+    /// Begins the receive loop (no-op while it runs).
+    #[handler]
+    async fn start(&self, ctx: ObjectContext<'_>) -> Result<String, HandlerError> {
+        let mut s = ctx
+            .get::<Json<ReceiverStatus>>(STATE)
+            .await?
+            .map(Json::into_inner)
+            .unwrap_or_default();
+        if s.running {
+            return Ok("already running".into());
+        }
+        s.running = true;
+        s.generation += 1;
+        s.quiet = 0;
+        s.last = Some("started".into());
+        let generation = s.generation;
+        ctx.set(STATE, Json(s));
+        ctx.object_client::<SignalReceiverClient>(ctx.key())
+            .tick(generation)
+            .send();
+        Ok("started".into())
+    }
+
+    /// Stops the loop (the scheduled tick finds itself stale).
+    #[handler]
+    async fn stop(&self, ctx: ObjectContext<'_>) -> Result<String, HandlerError> {
+        let Some(Json(mut s)) = ctx.get::<Json<ReceiverStatus>>(STATE).await? else {
+            return Ok("not running".into());
+        };
+        s.running = false;
+        s.last = Some("stopped by request".into());
+        ctx.set(STATE, Json(s));
+        self.record_running(&ctx, None, false).await?;
+        Ok("stopped".into())
+    }
+
+    /// One round of the loop: check, receive, store, schedule the next.
+    #[handler]
+    async fn tick(&self, ctx: ObjectContext<'_>, generation: u64) -> Result<String, HandlerError> {
+        let Some(Json(s)) = ctx.get::<Json<ReceiverStatus>>(STATE).await? else {
+            return Ok("stale tick".into());
+        };
+        if !s.running || s.generation != generation {
+            return Ok("stale tick".into());
+        }
+        self.round(&ctx, s, Some(generation)).await
+    }
+
+    /// One round now, for a read of the messages: received messages are journaled before
+    /// they are stored, as in the loop, so a crash of the reader loses none. Schedules nothing.
+    #[handler]
+    async fn receive_now(&self, ctx: ObjectContext<'_>) -> Result<String, HandlerError> {
+        let s = ctx
+            .get::<Json<ReceiverStatus>>(STATE)
+            .await?
+            .map(Json::into_inner)
+            .unwrap_or_default();
+        self.round(&ctx, s, None).await
+    }
     #[handler]
     async fn status(
         &self,

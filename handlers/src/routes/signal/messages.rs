@@ -4,10 +4,13 @@
 //! following `after`.
 //!
 //! The number's SignalReceiver (workflows) takes messages from signal-cli on its own timer, so
-//! they are kept whether or not Dex polls. A read also receives from signal-cli first and stores
-//! what it gets before answering (so a message sent a moment ago shows at once); the natural key
-//! makes that and the receiver's store meet without duplicates. If signal-cli is unreachable the
-//! read answers from what is stored.
+//! they are kept whether or not Dex polls. A read also asks the receiver for one round first
+//! (so a message sent a moment ago shows at once): signal-cli hands a message out once, and the
+//! receiver journals it in Restate before storing it, so neither a crash of the api nor a
+//! database outage can lose it (a direct receive from here could). The read also (re)starts the
+//! number's loop, so numbers registered before receivers existed get one. If Restate is
+//! unreachable the read receives here itself, and answers from what is stored if signal-cli
+//! is unreachable too.
 
 use crate::comms::ActiveIdentity;
 use crate::error::{ApiError, ApiResult};
@@ -100,9 +103,40 @@ pub async fn messages(
     }))
 }
 
-/// Receives from signal-cli and stores it before the read; a failure to reach signal-cli only
-/// means the read answers from what is stored.
+/// One journaled receive-and-store by the number's receiver before the read (bounded, so a
+/// slow signal-cli delays a read by at most a few seconds), and the loop started if it is not
+/// running.
 async fn pull_through(state: &AppState, identity: uuid::Uuid, number: &str) -> ApiResult<()> {
+    let start = format!("SignalReceiver/{number}/start");
+    if let Err(e) = state
+        .restate
+        .send(&start, None, &serde_json::Value::Null)
+        .await
+    {
+        tracing::warn!(error = %e, "starting the Signal receiver failed");
+    }
+    let now = format!("SignalReceiver/{number}/receive_now");
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        state.restate.call(&now, None, &serde_json::Value::Null),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "the Signal receiver is unreachable; receiving here");
+            pull_direct(state, identity, number).await
+        }
+        Err(_) => {
+            tracing::warn!("receiving for a read took too long; answering from what is stored");
+            Ok(())
+        }
+    }
+}
+
+/// Without Restate: receives from signal-cli here and stores before the read (retried a few
+/// times; only a crash right between the two could lose what signal-cli handed out).
+async fn pull_direct(state: &AppState, identity: uuid::Uuid, number: &str) -> ApiResult<()> {
     let received = match state.providers.signal.receive(number).await {
         Ok(r) => r,
         Err(e) => {
