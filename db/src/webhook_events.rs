@@ -47,3 +47,35 @@ pub async fn count(pool: &sqlx::PgPool, provider: &str) -> Result<i64, sqlx::Err
         .await?;
     Ok(n)
 }
+
+/// Takes the session-level advisory lock that serialises the processing of one subject's
+/// events (a Stripe subscription, say) across api replicas, without keeping a transaction
+/// open; false when another session holds it. Unlock it with `unlock_subject` on the same
+/// connection (a connection that dies releases it).
+pub async fn try_lock_subject(
+    conn: &mut sqlx::PgConnection,
+    provider: &str,
+    subject: &str,
+) -> Result<bool, sqlx::Error> {
+    let (locked,): (bool,) =
+        sqlx::query_as("SELECT pg_try_advisory_lock(hashtextextended($1 || ':' || $2, 0))")
+            .bind(provider)
+            .bind(subject)
+            .fetch_one(conn)
+            .await?;
+    Ok(locked)
+}
+
+/// Releases what `try_lock_subject` took on this connection.
+pub async fn unlock_subject(
+    conn: &mut sqlx::PgConnection,
+    provider: &str,
+    subject: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1 || ':' || $2, 0))")
+        .bind(provider)
+        .bind(subject)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
