@@ -4,9 +4,11 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+/// A live session and its user, read together.
 #[derive(Debug, sqlx::FromRow)]
 pub struct Session {
-    pub user_id: Uuid,
+    #[sqlx(flatten)]
+    pub user: crate::users::User,
     pub auto_approve_client: Option<String>,
 }
 
@@ -32,8 +34,10 @@ pub async fn insert(
 
 pub async fn find(pool: &PgPool, id_hash: &[u8]) -> Result<Option<Session>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT user_id, auto_approve_client FROM portal_sessions
-         WHERE id_hash = $1 AND expires_at > now()",
+        "SELECT u.id, u.email, u.password_hash, u.name, u.token_version, u.created_at,
+                s.auto_approve_client
+         FROM portal_sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.id_hash = $1 AND s.expires_at > now()",
     )
     .bind(id_hash)
     .fetch_optional(pool)

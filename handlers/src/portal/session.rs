@@ -51,11 +51,8 @@ async fn find(parts: &Parts, state: &AppState) -> Result<Option<PortalUser>, Api
     let Some(session) = db::portal_sessions::find(&state.pool, &session_hash).await? else {
         return Ok(None);
     };
-    let Some(user) = db::users::find(&state.pool, session.user_id).await? else {
-        return Ok(None);
-    };
     Ok(Some(PortalUser {
-        user,
+        user: session.user,
         session_hash,
         auto_approve_client: session.auto_approve_client,
         browser,

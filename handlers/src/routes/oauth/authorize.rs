@@ -158,13 +158,8 @@ async fn flow(
                 phone: identity
                     .as_ref()
                     .and_then(|i| i.phone_number.as_deref().map(crate::portal::format::phone)),
-                redirect_host: req.redirect_uri.url().host_str().unwrap_or_default().to_owned()
-                    + &req
-                        .redirect_uri
-                        .url()
-                        .port()
-                        .map(|p| format!(":{p}"))
-                        .unwrap_or_default(),
+                // Host and port: redirect URIs never carry credentials.
+                redirect_host: req.redirect_uri.url().authority().to_owned(),
                 hidden: params.pairs(),
             })
         }
