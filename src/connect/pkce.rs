@@ -6,7 +6,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::rngs::OsRng;
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 /// `n` random bytes as base64url without padding: only unreserved characters, so the value
 /// goes into a URL or a form without escaping.
@@ -34,9 +33,9 @@ impl Pkce {
     }
 }
 
-/// S256: BASE64URL-NOPAD(SHA256(ASCII(verifier))).
+/// S256: BASE64URL-NOPAD(SHA256(ASCII(verifier))), computed exactly as the server checks it.
 pub fn challenge_for(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+    handlers::oauth::pkce::challenge_of(verifier)
 }
 
 /// 32 random bytes: the redirect must echo this, which ties it to this attempt (CSRF).
