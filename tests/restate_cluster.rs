@@ -115,8 +115,7 @@ async fn provisionings_waiting_on_codes_survive_the_busiest_leader_being_killed(
         );
     }
 
-    let victim = cluster.busiest_leader().await;
-    let leads = cluster.leaders().await;
+    let (victim, leads) = cluster.busiest_leader().await;
     eprintln!(
         "killing {} (leaders: {leads:?})",
         cluster.nodes[victim].name
@@ -124,14 +123,25 @@ async fn provisionings_waiting_on_codes_survive_the_busiest_leader_being_killed(
     cluster.kill9(victim);
     let killed_at = Instant::now();
 
+    cluster.wait_led_by_live_nodes(WAIT).await;
+    eprintln!(
+        "new leaders for every partition {:?} after the kill",
+        killed_at.elapsed()
+    );
+
     // The codes come in through two api replicas (webhooks land on either), which now reach
-    // Restate only through the other nodes.
+    // Restate only through the other nodes: each replica's first call to the dead node fails
+    // over to a live one, so every code is taken on its first delivery.
     let (replica, replica_task) = api_replica(&stack).await;
     let mut deliveries = vec![];
     for (i, hook) in hooks.values().enumerate() {
         let api = if i % 2 == 0 { &stack.api } else { &replica };
         deliveries.push(deliver_to(&stack, api, hook, WAIT).await);
     }
+    assert!(
+        deliveries.iter().all(|&d| d == 1),
+        "codes refused by the api: deliveries per code {deliveries:?}"
+    );
     for u in &users {
         assert_provisioned_once(&stack, *u).await;
     }

@@ -257,14 +257,41 @@ impl Cluster {
             .collect()
     }
 
-    /// Index of the node that leads the most partitions.
-    pub async fn busiest_leader(&self) -> usize {
+    /// Waits until the live nodes lead every partition between them (after a kill, the dead
+    /// node's partitions have new leaders) and every live node answers queries.
+    pub async fn wait_led_by_live_nodes(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let leaders = self.leaders().await;
+            let led: usize = self
+                .nodes
+                .iter()
+                .filter(|n| n.proc.is_some())
+                .map(|n| leaders.get(&n.name).copied().unwrap_or(0))
+                .sum();
+            if led == 4 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "partitions without a live leader: {leaders:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        for i in (0..self.nodes.len()).filter(|&i| self.is_up(i)) {
+            self.wait_ready(i, limit).await;
+        }
+    }
+
+    /// Index of the node that leads the most partitions, and every live node's count (one
+    /// reading: leadership may move right after start).
+    pub async fn busiest_leader(&self) -> (usize, HashMap<String, usize>) {
         let leaders = self.leaders().await;
         let (name, _) = leaders
             .iter()
             .max_by_key(|(_, n)| **n)
             .expect("some node leads partitions");
-        self.index_of(name)
+        (self.index_of(name), leaders)
     }
 
     /// Index of the node leading the partition that holds `partition_key`.
