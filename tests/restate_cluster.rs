@@ -166,7 +166,10 @@ async fn provisionings_waiting_on_codes_survive_the_busiest_leader_being_killed(
 async fn a_usage_sync_cut_by_its_leaders_death_bills_to_the_token() {
     const INPUT: &str = "poindexter_overage_input_tokens";
     let mut cluster = Cluster::start().await;
-    let stack = cluster.stack(&[], None).await;
+    // Stripe's late answer must outlast the look-ups below: no client timeout cuts it short.
+    let stack = cluster
+        .stack(&[("PROVIDER_TIMEOUT_MS", "30000")], None)
+        .await;
     let s = stack.register("cluster-sync@example.com").await;
     stack.subscribe_and_pay(&s, "basic").await;
     let customer = stack.customer_of(&s.user_id).await;
@@ -199,10 +202,6 @@ async fn a_usage_sync_cut_by_its_leaders_death_bills_to_the_token() {
         .await
         .unwrap();
     assert!(res.status().is_success(), "{}", res.status());
-    eventually("meter event reaches Stripe", WAIT, || async {
-        (stack.meter_total(&customer, INPUT).await == 1_000_000).then_some(())
-    })
-    .await;
     let rows = cluster
         .query(&format!(
             "SELECT partition_key FROM sys_invocation_status \
@@ -215,6 +214,10 @@ async fn a_usage_sync_cut_by_its_leaders_death_bills_to_the_token() {
         "killing {}, leader of the sync's partition",
         cluster.nodes[victim].name
     );
+    eventually("meter event reaches Stripe", WAIT, || async {
+        (stack.meter_total(&customer, INPUT).await == 1_000_000).then_some(())
+    })
+    .await;
     cluster.kill9(victim);
     let m = db::usage::monthly(&stack.db.pool, user, month)
         .await

@@ -73,6 +73,7 @@ impl RestateNodes {
                             return Ok((status, body));
                         }
                         Err(e) => {
+                            let e = e.without_url();
                             self.suspect(i);
                             last = format!("{url}: answer cut: {e}");
                             if !resend_safe {
@@ -82,6 +83,8 @@ impl RestateNodes {
                     }
                 }
                 Err(e) => {
+                    // The path names who the call is about (a number, a user): keep it out.
+                    let e = e.without_url();
                     self.suspect(i);
                     last = format!("{url}: {e}");
                     if !e.is_connect() && !resend_safe {

@@ -294,23 +294,29 @@ impl Cluster {
         (self.index_of(name), leaders)
     }
 
-    /// Index of the node leading the partition that holds `partition_key`.
+    /// Index of the node leading the partition that holds `partition_key` (waited for while
+    /// leadership is moving).
     pub async fn leader_of_key(&self, partition_key: u64) -> usize {
-        let rows = self
-            .cluster_sql(&format!(
-                "SELECT n.name AS name FROM partition_state p \
-                 JOIN nodes n ON p.plain_node_id = n.plain_node_id \
-                 JOIN partitions t ON t.partition_id = p.partition_id \
-                 WHERE p.effective_mode = 'Leader' \
-                 AND t.start_key <= {partition_key} AND t.end_key >= {partition_key}"
-            ))
-            .await;
-        let name = rows
-            .first()
-            .and_then(|r| r["name"].as_str())
-            .unwrap_or_else(|| panic!("no leader for partition key {partition_key}: {rows:?}"))
-            .to_owned();
-        self.index_of(&name)
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let rows = self
+                .cluster_sql(&format!(
+                    "SELECT n.name AS name FROM partition_state p \
+                     JOIN nodes n ON p.plain_node_id = n.plain_node_id \
+                     JOIN partitions t ON t.partition_id = p.partition_id \
+                     WHERE p.effective_mode = 'Leader' \
+                     AND t.start_key <= {partition_key} AND t.end_key >= {partition_key}"
+                ))
+                .await;
+            if let Some(name) = rows.first().and_then(|r| r["name"].as_str()) {
+                return self.index_of(name);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no leader for partition key {partition_key}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Waits until node `i` runs a processor (leader or follower) for some partition again.
