@@ -56,7 +56,8 @@ pub async fn under_load(p: &Peers, direct_s: &[u8], through_s: &[u8], run: Durat
     let r0 = cpu(p.relay_pid);
     let (r_rps, rll) = load(p.rl, direct_s, 64, None, run).await;
     let r_cpu = cpu(p.relay_pid) - r0;
-    let mut proxied = pl.len();
+    // The stream `events_per_stream` read through the proxy, too.
+    let mut proxied = pl.len() + 1;
     println!(
         "\nstreaming (SSE, {events} events a stream through the proxy, {direct_events} direct): \
          64 connections as fast as they go (closed loop), {secs:.0} s each"
