@@ -100,12 +100,10 @@ fn hide_usage(
 ) -> Option<Bytes> {
     // Where the usage-only event lies, if it ended in this chunk (it comes once).
     let mut hide: Option<(usize, usize)> = None;
-    let mut event_start = 0;
-    let complete = parser.feed(chunk, |_, data, end| {
+    let complete = parser.feed(chunk, |_, data, span| {
         if tally.openai_event(data) {
-            hide = Some((event_start, end));
+            hide = Some((span.start, span.end));
         }
-        event_start = end;
     });
     if complete == 0 {
         incomplete.extend_from_slice(chunk);

@@ -1,6 +1,8 @@
 //! Incremental server-sent-events parser: feed it bytes as they arrive, it calls back once
 //! per complete event with the event name, the data and where in the fed bytes the event
-//! ended. Holds only the unfinished line.
+//! lies. Holds only the unfinished line.
+
+use std::ops::Range;
 
 #[derive(Default)]
 pub struct SseParser {
@@ -11,11 +13,16 @@ pub struct SseParser {
 }
 
 impl SseParser {
-    /// Calls `on_event(name, data, end)` for each event completed by `chunk`, `end` being
-    /// the offset in `chunk` just past the blank line that ended it. Returns the offset just
+    /// Calls `on_event(name, data, span)` for each event completed by `chunk`, `span` being
+    /// where it lies in `chunk`: from the end of the blank line before it (0 when it began in
+    /// an earlier chunk) to the end of the blank line that ended it. Returns the offset just
     /// past the last blank line in `chunk` (0 if none): what follows belongs to an event that
     /// is not complete yet.
-    pub fn feed(&mut self, chunk: &[u8], mut on_event: impl FnMut(&[u8], &[u8], usize)) -> usize {
+    pub fn feed(
+        &mut self,
+        chunk: &[u8],
+        mut on_event: impl FnMut(&[u8], &[u8], Range<usize>),
+    ) -> usize {
         let mut at = 0;
         let mut complete = 0;
         // memchr: a stream is scanned byte by byte otherwise, which cost more than relaying it.
@@ -23,11 +30,11 @@ impl SseParser {
             let head = &chunk[at..at + nl];
             at += nl + 1;
             let blank = if self.line.is_empty() {
-                self.line_done(head, at, &mut on_event)
+                self.line_done(head, complete..at, &mut on_event)
             } else {
                 self.line.extend_from_slice(head);
                 let line = std::mem::take(&mut self.line);
-                let blank = self.line_done(&line, at, &mut on_event);
+                let blank = self.line_done(&line, complete..at, &mut on_event);
                 self.line = line;
                 self.line.clear();
                 blank
@@ -44,13 +51,13 @@ impl SseParser {
     fn line_done(
         &mut self,
         line: &[u8],
-        end: usize,
-        on_event: &mut impl FnMut(&[u8], &[u8], usize),
+        span: Range<usize>,
+        on_event: &mut impl FnMut(&[u8], &[u8], Range<usize>),
     ) -> bool {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
             if self.has_data {
-                on_event(&self.event, &self.data, end);
+                on_event(&self.event, &self.data, span);
             }
             self.event.clear();
             self.data.clear();
@@ -97,12 +104,12 @@ mod tests {
             let mut got: Vec<(String, String)> = Vec::new();
             let mut ends_seen = Vec::new();
             for (offset, part) in [(0, &text[..cut]), (cut, &text[cut..])] {
-                let complete = p.feed(part, |e, d, end| {
+                let complete = p.feed(part, |e, d, span| {
                     got.push((
                         String::from_utf8_lossy(e).into(),
                         String::from_utf8_lossy(d).into(),
                     ));
-                    ends_seen.push(offset + end);
+                    ends_seen.push(offset + span.end);
                 });
                 // Whatever follows the last blank line belongs to an event still under way.
                 let last_end = ends

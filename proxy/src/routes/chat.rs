@@ -155,3 +155,28 @@ fn with_include_usage(body: &Bytes, absent: bool) -> Result<Bytes, ProxyError> {
     opts["include_usage"] = serde_json::Value::Bool(true);
     Ok(Bytes::from(v.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether the request left `stream_options` out, set it to null or to something, the
+    /// upstream is asked for usage and every other member is kept.
+    #[test]
+    fn asks_for_stream_usage_whatever_the_request_said() {
+        for body in [
+            r#" {"model":"gpt-4o-mini","stream":true,"messages":[]}"#,
+            r#"{"model":"gpt-4o-mini","stream":true,"stream_options":null,"messages":[]}"#,
+            r#"{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":false},"messages":[]}"#,
+        ] {
+            let head = routes::head(body.as_bytes()).unwrap();
+            let absent = matches!(head.stream_options, Given::Absent);
+            let out = with_include_usage(&Bytes::from(body), absent).unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            assert_eq!(v["stream_options"]["include_usage"], true, "{body}");
+            assert_eq!(v["model"], "gpt-4o-mini");
+            assert_eq!(v["messages"], serde_json::json!([]));
+            assert_eq!(v.as_object().unwrap().len(), 4, "{body}");
+        }
+    }
+}
