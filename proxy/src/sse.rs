@@ -114,8 +114,8 @@ mod tests {
                 // Whatever follows the last blank line belongs to an event still under way.
                 let last_end = ends
                     .iter()
-                    .filter(|&&e| e > offset && e <= offset + part.len())
-                    .last()
+                    .rev()
+                    .find(|&&e| e > offset && e <= offset + part.len())
                     .map_or(0, |e| e - offset);
                 assert_eq!(complete, last_end, "cut at {cut}");
             }

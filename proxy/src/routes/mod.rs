@@ -323,16 +323,12 @@ pub struct Head {
 
 /// A member that may be absent, `null` or set (serde's `Option` reads the first two alike):
 /// a request that leaves `stream_options` out can have it added without a re-parse.
+#[derive(Default)]
 pub enum Given<T> {
+    #[default]
     Absent,
     Null,
     Set(T),
-}
-
-impl<T> Default for Given<T> {
-    fn default() -> Self {
-        Self::Absent
-    }
 }
 
 impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Given<T> {
