@@ -57,7 +57,7 @@ struct Idle {
 
 thread_local! {
     /// (target id, idle connections, oldest first). A connection is driven by a task on the
-    /// thread that opened it, so each serving thread (server::per_core) keeps its own.
+    /// thread that opened it, so each serving thread (`per_core`) keeps its own.
     static IDLE: RefCell<Vec<(usize, Vec<Idle>)>> = const { RefCell::new(Vec::new()) };
 }
 

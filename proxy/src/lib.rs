@@ -3,15 +3,16 @@
 //! answer through as it arrives, counts tokens from the stream, and meters every request
 //! through a batched writer that survives a database outage.
 
-mod billing;
 pub mod catalog;
 mod conn_pool;
 mod errors;
 mod json_scan;
 mod keys;
 pub mod options;
+mod per_core;
 mod ratelimit;
 mod relay;
+mod request_meter;
 mod routes;
 mod sse;
 mod tally;
@@ -40,26 +41,26 @@ pub struct App {
     writer: usage::Writer,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
-    limits: server::per_core::Limits,
+    limits: per_core::Limits,
 }
 
 impl App {
     /// Serves the proxy on `addr` with one single-threaded runtime per core
-    /// (`server::per_core`) until `shutdown` resolves, then lets in-flight requests finish
+    /// (`per_core`) until `shutdown` resolves, then lets in-flight requests finish
     /// within the shutdown grace and cuts the rest (each still metered).
     pub async fn serve(
         &self,
         addr: std::net::SocketAddr,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> std::io::Result<()> {
-        let threads = server::per_core::threads();
-        let listener = server::per_core::bind(addr)?;
+        let threads = per_core::threads();
+        let listener = per_core::bind(addr)?;
         tracing::info!(%addr, threads, "proxy listening");
         let (stop, stopped) = watch::channel(false);
         let router = self.router.clone();
         let limits = self.limits;
         let mut serving = tokio::task::spawn_blocking(move || {
-            server::per_core::serve(listener, threads, router, stopped, limits)
+            per_core::serve(listener, threads, router, stopped, limits)
         });
         tokio::select! {
             ended = &mut serving => return ended.map_err(std::io::Error::other)?,
@@ -172,7 +173,7 @@ pub async fn build_with(options: Options) -> anyhow::Result<App> {
         writer,
         stop,
         tasks,
-        limits: server::per_core::Limits {
+        limits: per_core::Limits {
             grace: options.shutdown_grace,
             idle: options.client_idle_timeout,
         },

@@ -3,7 +3,7 @@
 //! a stream ended before its usage arrived.
 
 use crate::catalog::Tokens;
-use crate::json_scan::{whole_number, Key, Members};
+use crate::json_scan::Key;
 use serde::Deserialize;
 use std::borrow::Cow;
 
@@ -38,34 +38,19 @@ struct OaPromptDetails {
     cached_tokens: Option<u64>,
 }
 
-/// An OpenAI `usage` object read member by member, as serde would read it into `OaUsage`
-/// (missing counts are 0; a count that is not a whole number, or an object that is not
-/// one, gives nothing) at a fraction of the cost: a whole answer's usage is read on every
-/// non-streamed request.
-fn openai_usage(json: &[u8]) -> Option<OaUsage> {
-    let mut usage = OaUsage::default();
-    let mut members = Members::of(json);
-    for (name, value) in &mut members {
-        match name {
-            b"prompt_tokens" => usage.prompt_tokens = whole_number(value)?,
-            b"completion_tokens" => usage.completion_tokens = whole_number(value)?,
-            b"prompt_tokens_details" if value != b"null" => {
-                let mut details = OaPromptDetails::default();
-                let mut inner = Members::of(value);
-                for (name, value) in &mut inner {
-                    if name == b"cached_tokens" && value != b"null" {
-                        details.cached_tokens = Some(whole_number(value)?);
-                    }
-                }
-                if !inner.ended_well() {
-                    return None;
-                }
-                usage.prompt_tokens_details = Some(details);
-            }
-            _ => {}
-        }
-    }
-    members.ended_well().then_some(usage)
+/// A whole (non-streamed) OpenAI answer, chat completion or embeddings: only its top-level
+/// `usage` is read; serde skips the rest without decoding it.
+#[derive(Deserialize)]
+struct OaAnswer {
+    #[serde(default)]
+    usage: Option<OaUsage>,
+}
+
+/// A whole Anthropic message, likewise.
+#[derive(Deserialize)]
+struct AnAnswer {
+    #[serde(default)]
+    usage: Option<AnUsage>,
 }
 
 #[derive(Deserialize)]
@@ -243,18 +228,16 @@ impl Tally {
         }
     }
 
-    /// A whole (non-streamed) OpenAI body: chat completion or embeddings. Only its
-    /// top-level `usage` is parsed (`Key::top_level_value`).
+    /// A whole (non-streamed) OpenAI body: chat completion or embeddings.
     pub fn openai_body(&mut self, body: &[u8]) {
-        if let Some(u) = USAGE.top_level_value(body).and_then(openai_usage) {
+        if let Ok(OaAnswer { usage: Some(u) }) = serde_json::from_slice(body) {
             self.openai_usage(&u);
         }
     }
 
-    /// A whole (non-streamed) Anthropic message; only its top-level `usage` is parsed.
+    /// A whole (non-streamed) Anthropic message.
     pub fn anthropic_body(&mut self, body: &[u8]) {
-        let usage = USAGE.top_level_value(body);
-        if let Some(u) = usage.and_then(|u| serde_json::from_slice::<AnUsage>(u).ok()) {
+        if let Ok(AnAnswer { usage: Some(u) }) = serde_json::from_slice(body) {
             self.anthropic_usage(&u, true);
         }
     }
@@ -318,30 +301,6 @@ mod tests {
         let mut t = Tally::default();
         t.openai_body(br#"{"object":"list","data":[{"embedding":[0.1,-2e-3]}],"usage":{"prompt_tokens":8,"total_tokens":8}}"#);
         assert_eq!((t.tokens.input, t.tokens.output), (8, 0));
-
-        // Read as serde reads it into OaUsage.
-        for usage in [
-            r#"{"prompt_tokens":5,"completion_tokens":2}"#,
-            r#"{"completion_tokens":2,"prompt_tokens_details":null}"#,
-            r#"{"prompt_tokens":5,"prompt_tokens_details":{"cached_tokens":null,"audio_tokens":0}}"#,
-            r#"{"prompt_tokens":5,"prompt_tokens_details":{"cached_tokens":3}}"#,
-            r#"{"prompt_tokens":5.0,"completion_tokens":2}"#,
-            r#"{"prompt_tokens":null}"#,
-            r#"{"prompt_tokens":-1}"#,
-            r#"{"prompt_tokens":5,"prompt_tokens_details":{"cached_tokens":"3"}}"#,
-            r#"{"prompt_tokens":5 "completion_tokens":2}"#,
-            r#"{}"#,
-        ] {
-            let ours = openai_usage(usage.as_bytes()).map(|u| {
-                let cached = u.prompt_tokens_details.and_then(|d| d.cached_tokens);
-                (u.prompt_tokens, u.completion_tokens, cached)
-            });
-            let serde = serde_json::from_str::<OaUsage>(usage).ok().map(|u| {
-                let cached = u.prompt_tokens_details.and_then(|d| d.cached_tokens);
-                (u.prompt_tokens, u.completion_tokens, cached)
-            });
-            assert_eq!(ours, serde, "{usage}");
-        }
 
         let mut t = Tally::default();
         t.openai_body(br#"{"choices":[],"usage":null}"#);

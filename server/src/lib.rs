@@ -2,9 +2,7 @@
 //! `/healthz` + `/readyz` + `/metrics`, and graceful shutdown on SIGTERM / Ctrl-C.
 
 pub mod health;
-pub mod hyper_service;
 pub mod metrics;
-pub mod per_core;
 pub mod request_id;
 pub mod shutdown;
 pub mod telemetry;

@@ -109,7 +109,7 @@ impl RunningProxy {
     pub async fn start(options: Options) -> Self {
         let spill_path = options.spill_path.clone();
         let app = proxy::build_with(options).await.unwrap();
-        // Served as the binary serves it: one runtime per core (server::per_core).
+        // Served as the binary serves it: one runtime per core (proxy::per_core).
         let addr = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .unwrap();

@@ -3,6 +3,7 @@
 pub mod contract;
 mod deprovision_identity;
 mod deps;
+mod hyper_service;
 mod identity_lifecycle;
 mod provision_identity;
 mod saga;
@@ -62,5 +63,5 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let service = restate_sdk::hyper::HyperEndpoint::new(endpoint);
-    server::hyper_service::serve(listener, ops, service, shutdown).await;
+    hyper_service::serve(listener, ops, service, shutdown).await;
 }

@@ -6,6 +6,8 @@
 
 mod http;
 mod relay;
+mod streams;
+mod ticker;
 
 // As the `poindexter` binary runs the proxy.
 #[global_allocator]
@@ -25,6 +27,11 @@ fn main() -> anyhow::Result<()> {
         Some("upstream") => upstream(args[2].parse()?),
         Some("proxy") => proxy(args[2].parse()?, &args[3], args[4].parse()?),
         Some("relay") => relay::serve(args[2].parse()?, args[3].parse()?),
+        Some("ticker") => ticker::serve(
+            args[2].parse()?,
+            args[3].parse()?,
+            Duration::from_millis(args[4].parse()?),
+        ),
         _ => bench(),
     }
 }
@@ -34,7 +41,7 @@ fn main() -> anyhow::Result<()> {
 /// one does: left to the scheduler, direct runs sometimes shared one core and skipped the
 /// wake-up of an idle one, and its sequential p50 swung between ~15 and ~70 µs from run to run.
 /// The proxy is not pinned.
-fn pin_to_cpu(cpu: usize) {
+pub fn pin_to_cpu(cpu: usize) {
     if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
         return;
     }
@@ -101,7 +108,7 @@ fn proxy(addr: SocketAddr, database_url: &str, upstream: SocketAddr) -> anyhow::
     })
 }
 
-struct Children(Vec<Child>);
+pub struct Children(pub Vec<Child>);
 
 impl Drop for Children {
     /// SIGTERM, so that a program the proxy runs under (BENCH_PROXY_UNDER) writes its report
@@ -122,13 +129,13 @@ impl Drop for Children {
     }
 }
 
-fn free_addr() -> SocketAddr {
+pub fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .unwrap()
 }
 
-fn wait_ready(addr: SocketAddr, path: &str) {
+pub fn wait_ready(addr: SocketAddr, path: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if let Ok(mut s) = std::net::TcpStream::connect(addr) {
@@ -178,7 +185,7 @@ fn core_stalls(run: Duration) -> Vec<(usize, Duration, Duration)> {
     threads.into_iter().map(|t| t.join().unwrap()).collect()
 }
 
-fn pct(sorted: &[Duration], p: f64) -> Duration {
+pub fn pct(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -186,7 +193,7 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[i]
 }
 
-fn us(d: Duration) -> f64 {
+pub fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
@@ -214,7 +221,7 @@ async fn sequential(addr: SocketAddr, req: &[u8], n: usize) -> (Vec<Duration>, V
 /// out permits every 100 µs, since the tokio timer's 1 ms ticks would release them in bursts
 /// that measure the burst rather than the server. Latency runs from the moment a request is
 /// sent; the achieved rate shows whether the schedule was kept.
-async fn load(
+pub async fn load(
     addr: SocketAddr,
     req: &[u8],
     conns: usize,
@@ -275,7 +282,7 @@ fn pace(rate: f64, run: Duration) -> std::sync::Arc<tokio::sync::Semaphore> {
     permits
 }
 
-fn rss_mib(pid: u32) -> (f64, f64) {
+pub fn rss_mib(pid: u32) -> (f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         status
@@ -290,7 +297,7 @@ fn rss_mib(pid: u32) -> (f64, f64) {
 }
 
 /// CPU seconds (user + system) a process has used so far.
-fn cpu_secs(pid: u32) -> f64 {
+pub fn cpu_secs(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name, which is in parentheses and may contain spaces.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
@@ -302,7 +309,7 @@ fn cpu_secs(pid: u32) -> f64 {
 
 /// Ticks of all cores together from /proc/stat: (busy, stolen by the host, all). Not every
 /// hypervisor reports steal: the stops `core_stalls` measures may show here as none.
-fn machine_ticks() -> (u64, u64, u64) {
+pub fn machine_ticks() -> (u64, u64, u64) {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let f: Vec<u64> = stat
         .lines()
@@ -319,7 +326,7 @@ fn machine_ticks() -> (u64, u64, u64) {
 }
 
 /// "busy X%, stolen Y%" of all cores between two `machine_ticks` readings.
-fn machine_share(before: (u64, u64, u64), after: (u64, u64, u64)) -> String {
+pub fn machine_share(before: (u64, u64, u64), after: (u64, u64, u64)) -> String {
     let all = (after.2 - before.2).max(1) as f64;
     format!(
         "busy {:.0}%, steal reported by the host {:.1}%",
@@ -485,10 +492,11 @@ fn bench() -> anyhow::Result<()> {
         println!("  relay added p99 {:.1} µs; relay/direct throughput {:.2} (the floor for any proxy here)", us(pct(&rll, 0.99)) - us(pct(&dl, 0.99)), rrps / drps);
         if !dl.is_empty() && !pl.is_empty() && !rll.is_empty() {
             println!(
-                "  CPU per request: upstream {:.1} µs (direct run), proxy {:.1} µs (auth, limit, relay, metering batches), bare relay {:.1} µs",
+                "  CPU per request: upstream {:.1} µs (direct run), proxy {:.1} µs (auth, limit, relay, metering batches), bare relay {:.1} µs; proxy/relay {:.2} (target ≤ 2)",
                 up_cpu * 1e6 / dl.len() as f64,
                 px_cpu * 1e6 / pl.len() as f64,
-                rl_cpu * 1e6 / rll.len() as f64
+                rl_cpu * 1e6 / rll.len() as f64,
+                (px_cpu / pl.len() as f64) / (rl_cpu / rll.len() as f64)
             );
         }
 
@@ -538,6 +546,11 @@ fn bench() -> anyhow::Result<()> {
             (g2 - g1) * 1e6 / pl.len().max(1) as f64
         );
 
+        let peers = streams::Peers { up, px, rl, upstream_pid, proxy_pid, relay_pid };
+        if secs > 0 {
+            proxied_requests += streams::under_load(&peers, &direct_s, &through_s, run).await;
+        }
+
         let (rss, hwm) = rss_mib(proxy_pid);
         println!("\nproxy memory: RSS {rss:.1} MiB now, peak {hwm:.1} MiB (target ≤ 64)");
         println!("\nfor scale (reported elsewhere, same kind of setup): Portkey adds ~2.7 ms and serves ~730 req/s at 64;");
@@ -546,23 +559,30 @@ fn bench() -> anyhow::Result<()> {
         println!("  throughput vs Portkey: {:.0}x; vs LiteLLM: {:.0}x", prps / 730.0, prps / 66.0);
     });
 
-    // Every proxied request must have become exactly one usage event.
-    let metered = rt.block_on(async {
-        let pool = db::connect(&database_url).await?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM usage_events")
-                .fetch_one(&pool)
-                .await?;
-            if n as usize >= proxied_requests || Instant::now() > deadline {
-                pool.close().await;
-                return anyhow::Ok(n);
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    })?;
+    // A fresh proxy for the realistic run, so that its memory is that run's.
+    if secs > 0 {
+        proxied_requests += rt.block_on(streams::realistic(&exe, &database_url, &key))?;
+    }
+    let metered = rt.block_on(count_events(&database_url, proxied_requests))?;
     println!("\nmetering: {metered} usage events for {proxied_requests} proxied requests");
     drop(children);
     rt.block_on(db::drop_database(&database_url))?;
     Ok(())
+}
+
+/// The usage events recorded so far, once there are `expected` (or after 30 s). Every
+/// proxied request must have become exactly one.
+async fn count_events(database_url: &str, expected: usize) -> anyhow::Result<i64> {
+    let pool = db::connect(database_url).await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM usage_events")
+            .fetch_one(&pool)
+            .await?;
+        if n as usize >= expected || Instant::now() > deadline {
+            pool.close().await;
+            return Ok(n);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -31,23 +31,23 @@ async fn work(
     let (provider, prices) = catalog::lookup(&head.model)
         .filter(|(p, _)| *p == Provider::OpenAi)
         .ok_or_else(|| ProxyError::UnknownModel(head.model.clone()))?;
-    let billing = caller.billing(&shared, &ctx, &head.model, provider, prices, body.len());
-    let (res, billing) = routes::send(
+    let metering = caller.request_meter(&shared, &ctx, &head.model, provider, prices, body.len());
+    let (res, metering) = routes::send(
         &shared,
-        billing,
+        metering,
         Path::Embeddings,
         body,
         &AnthropicHeaders::default(),
     )
     .await?;
     let passed = Passed::of(&res);
-    let (bytes, billing) = routes::read_answer(&shared, res, billing).await?;
+    let (bytes, metering) = routes::read_answer(&shared, res, metering).await?;
     let mut tally = Tally::default();
     if passed.ok() {
         tally.openai_body(&bytes);
         // Embeddings produce no output tokens; say so rather than estimate some.
         tally.output_seen = true;
     }
-    billing.finish(&tally, passed.status);
+    metering.finish(&tally, passed.status);
     Ok(passed.respond(bytes))
 }

@@ -33,22 +33,22 @@ async fn work(
         .filter(|(p, _)| *p == Provider::Anthropic)
         .ok_or_else(|| ProxyError::UnknownModel(head.model.clone()))?;
     let stream = head.stream.unwrap_or(false);
-    let billing = caller.billing(&shared, &ctx, &head.model, provider, prices, body.len());
+    let metering = caller.request_meter(&shared, &ctx, &head.model, provider, prices, body.len());
     let anthropic = AnthropicHeaders {
         version: headers.get("anthropic-version").cloned(),
         beta: headers.get("anthropic-beta").cloned(),
     };
-    let (res, billing) = routes::send(&shared, billing, Path::Messages, body, &anthropic).await?;
+    let (res, metering) = routes::send(&shared, metering, Path::Messages, body, &anthropic).await?;
     let passed = Passed::of(&res);
     if stream && passed.ok() {
-        let relay = Relay::new(shared.upstreams.chunks(res), provider, Mode::Raw, billing);
+        let relay = Relay::new(shared.upstreams.chunks(res), provider, Mode::Raw, metering);
         return Ok(routes::event_stream(Body::from_stream(relay)));
     }
-    let (bytes, billing) = routes::read_answer(&shared, res, billing).await?;
+    let (bytes, metering) = routes::read_answer(&shared, res, metering).await?;
     let mut tally = Tally::default();
     if passed.ok() {
         tally.anthropic_body(&bytes);
     }
-    billing.finish(&tally, passed.status);
+    metering.finish(&tally, passed.status);
     Ok(passed.respond(bytes))
 }

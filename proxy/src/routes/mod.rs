@@ -8,11 +8,11 @@ pub mod messages;
 pub mod models;
 pub mod unknown;
 
-use crate::billing::Billing;
 use crate::catalog::{Prices, Provider};
 use crate::errors::{Dialect, ProxyError};
 use crate::keys::{Access, KeyStore, UserState};
 use crate::ratelimit::Limiter;
+use crate::request_meter::RequestMeter;
 use crate::upstream::{Answer, AnthropicHeaders, Path, Upstreams};
 use crate::usage::Meter;
 use axum::body::{Body, Bytes};
@@ -72,7 +72,7 @@ pub struct Caller {
 }
 
 impl Caller {
-    pub fn billing(
+    pub fn request_meter(
         &self,
         shared: &Shared,
         ctx: &Ctx,
@@ -80,10 +80,10 @@ impl Caller {
         provider: Provider,
         prices: Prices,
         request_bytes: usize,
-    ) -> Billing {
-        // Only once nothing about the request itself can fail any more: a Billing always
+    ) -> RequestMeter {
+        // Only once nothing about the request itself can fail any more: a RequestMeter always
         // records an event, and a request refused as malformed is not metered.
-        Billing {
+        RequestMeter {
             meter: shared.meter.clone(),
             user: self.user.clone(),
             key_id: self.key_id,
@@ -164,19 +164,19 @@ async fn admit(
 /// as failed, with the status the caller gets, before the error goes back.
 pub async fn send(
     shared: &Shared,
-    billing: Billing,
+    metering: RequestMeter,
     path: Path,
     body: Bytes,
     anthropic: &AnthropicHeaders,
-) -> Result<(Answer, Billing), ProxyError> {
+) -> Result<(Answer, RequestMeter), ProxyError> {
     match shared
         .upstreams
-        .send(billing.provider, path, body, anthropic)
+        .send(metering.provider, path, body, anthropic)
         .await
     {
-        Ok(res) => Ok((res, billing)),
+        Ok(res) => Ok((res, metering)),
         Err(e) => {
-            billing.fail(&e);
+            metering.fail(&e);
             Err(e)
         }
     }
@@ -187,14 +187,14 @@ pub async fn send(
 pub async fn read_answer(
     shared: &Shared,
     res: Answer,
-    billing: Billing,
-) -> Result<(Bytes, Billing), ProxyError> {
+    metering: RequestMeter,
+) -> Result<(Bytes, RequestMeter), ProxyError> {
     match shared.upstreams.read_body(res).await {
-        Ok(bytes) => Ok((bytes, billing)),
+        Ok(bytes) => Ok((bytes, metering)),
         Err(e) => {
-            tracing::warn!(error = %e, request_id = %billing.request_id, "upstream answer broke off");
+            tracing::warn!(error = %e, request_id = %metering.request_id, "upstream answer broke off");
             let e = e.into_proxy_error();
-            billing.fail(&e);
+            metering.fail(&e);
             Err(e)
         }
     }
@@ -318,7 +318,26 @@ pub struct Head {
     #[serde(default)]
     pub stream: Option<bool>,
     #[serde(default)]
-    pub stream_options: Option<StreamOptions>,
+    pub stream_options: Given<StreamOptions>,
+}
+
+/// A member that may be absent, `null` or set (serde's `Option` reads the first two alike):
+/// a request that leaves `stream_options` out can have it added without a re-parse.
+#[derive(Default)]
+pub enum Given<T> {
+    #[default]
+    Absent,
+    Null,
+    Set(T),
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Given<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match Option::<T>::deserialize(d)? {
+            Some(v) => Self::Set(v),
+            None => Self::Null,
+        })
+    }
 }
 
 #[derive(serde::Deserialize)]

@@ -1,5 +1,8 @@
-//! Turns what a request consumed into its one usage event: reported counts when the upstream
-//! sent them, otherwise an estimate (about four characters a token) marked `estimated`.
+//! The per-request metering guard: created when a request goes upstream, it turns what the
+//! request consumed into its one usage event (reported counts when the upstream sent them,
+//! otherwise an estimate of about four characters a token, marked `estimated`), and meters
+//! the request even when it is dropped half-way. (Unrelated to the `billing` crate, which
+//! charges for subscriptions.)
 
 use crate::catalog::{Prices, Provider, Tokens};
 use crate::keys::UserState;
@@ -17,7 +20,7 @@ pub const CLIENT_CLOSED: u16 = 499;
 /// proxy because the proxy cut it (its shutdown grace ran out) or its task failed.
 pub const CUT_BY_PROXY: u16 = 503;
 
-pub struct Billing {
+pub struct RequestMeter {
     pub meter: Meter,
     pub user: Arc<UserState>,
     pub key_id: Uuid,
@@ -29,11 +32,11 @@ pub struct Billing {
     pub created_at: DateTime<Utc>,
     /// Size of the request body, for an input estimate when no usage arrived.
     pub request_bytes: usize,
-    /// Recorded; a `Billing` dropped before that still meters its request (see `Drop`).
+    /// Recorded; a `RequestMeter` dropped before that still meters its request (see `Drop`).
     pub(crate) done: bool,
 }
 
-impl Billing {
+impl RequestMeter {
     /// Meters a request that got no answer: no tokens, the status the caller sees.
     pub fn fail(self, error: &crate::errors::ProxyError) {
         self.finish(&Tally::default(), error.status().as_u16());
@@ -93,7 +96,7 @@ impl Billing {
 
 /// Created once a request is going upstream: every way out of the request meters it, and a
 /// request dropped half-way (the runtime cut at the end of the shutdown grace) is no exception.
-impl Drop for Billing {
+impl Drop for RequestMeter {
     fn drop(&mut self) {
         if !self.done {
             self.record(&Tally::default(), CUT_BY_PROXY);

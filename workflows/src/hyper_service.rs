@@ -58,6 +58,8 @@ pub async fn serve<S, B>(
                     .serve_connection_with_upgrades(TokioIo::new(stream), svc)
                     .into_owned();
                 let conn = graceful.watch(conn);
+                // Serving a connection, outside any workflow: not a handler's background task.
+                #[allow(clippy::disallowed_methods)]
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
