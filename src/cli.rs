@@ -50,7 +50,11 @@ pub fn main() -> ExitCode {
         }
     };
     server::telemetry::init(component_name(component));
-    run_async(start(component, config))
+    // The proxy serves on its own thread per core (proxy::per_core); the shared runtime only
+    // carries its background work (usage writer, key reloads), so it needs no worker per core,
+    // whose stacks and buffers would grow the proxy's memory with the machine's size.
+    let workers = matches!(component, Component::Proxy).then_some(2);
+    run_runtime(start(component, config), workers)
 }
 
 fn component_name(c: Component) -> &'static str {
@@ -64,10 +68,19 @@ fn component_name(c: Component) -> &'static str {
 }
 
 pub(crate) fn run_async(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    run_runtime(fut, None)
+}
+
+/// Runs `fut` on a multi-threaded runtime with `workers` threads (one per core when `None`).
+fn run_runtime(
+    fut: impl std::future::Future<Output = anyhow::Result<()>>,
+    workers: Option<usize>,
+) -> ExitCode {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        builder.worker_threads(n);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("poindexter: cannot start the async runtime: {e}");
