@@ -210,6 +210,15 @@ impl Restate {
     }
 }
 
+impl Restate {
+    /// Starts closing the user's account (CloseAccount, keyed by the user): started twice, it
+    /// runs once.
+    pub async fn close_account(&self, user_id: Uuid) -> Result<String, OrchestrationError> {
+        self.send(&format!("CloseAccount/{user_id}/run"), None, &json!({}))
+            .await
+    }
+}
+
 /// `ProvisionIdentity` key of the identity's current generation.
 pub fn workflow_key(identity: &db::identities::Identity) -> String {
     format!("{}-g{}", identity.id, identity.generation)

@@ -1,5 +1,6 @@
 //! The Restate services: durable, journaled workflows served to restate-server over HTTP.
 
+mod close_account;
 mod deprovision_identity;
 mod deps;
 mod identity_lifecycle;
@@ -12,6 +13,7 @@ mod usage_scheduler;
 mod usage_sync;
 mod usage_sync_schedule;
 
+pub use close_account::{CloseAccount, CloseOutcome, CloseRequest};
 pub use deprovision_identity::{DeprovisionIdentity, DeprovisionRequest};
 pub use identity_lifecycle::IdentityLifecycle;
 pub use provision_identity::{ProvisionIdentity, ProvisionOutcome, ProvisionRequest};
@@ -36,7 +38,8 @@ pub fn build(config: &Config) -> anyhow::Result<(Endpoint, Router)> {
             .map_err(|e| anyhow::anyhow!("STRIPE_API_BASE / STRIPE_SECRET_KEY: {e}"))?;
     let endpoint = Endpoint::builder()
         .bind(UsageScheduler::new(pool.clone()))
-        .bind(UsageSync::new(pool.clone(), stripe))
+        .bind(UsageSync::new(pool.clone(), stripe.clone()))
+        .bind(CloseAccount::new(deps.clone(), stripe))
         .bind(ProvisionIdentity::new(deps.clone()))
         .bind(SignalRegistration::new(deps.clone()))
         .bind(DeprovisionIdentity::new(deps.clone()))
