@@ -154,8 +154,14 @@ pub fn erased_email(user_id: Uuid) -> String {
 /// email (→ `erased_email`), password hash, SMS and Signal message copies, the details of their
 /// audit entries, key names, the identity's addresses and failure texts. Kept, under the
 /// user's uuid, for the law's retention of billing records: subscriptions, the Stripe customer
-/// id, usage events and monthly totals, reported overage. True when this call erased it.
-pub async fn erase(pool: &PgPool, user_id: Uuid) -> Result<bool, sqlx::Error> {
+/// id, usage events and monthly totals, reported overage. The `account.closed` audit entry,
+/// with `detail` (which must hold no personal data), is written in the same transaction, after
+/// the wipe. True when this call erased it.
+pub async fn erase(
+    pool: &PgPool,
+    user_id: Uuid,
+    detail: serde_json::Value,
+) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let status: Option<String> =
         sqlx::query_scalar("SELECT status FROM users WHERE id = $1 FOR UPDATE")
@@ -198,8 +204,8 @@ pub async fn erase(pool: &PgPool, user_id: Uuid) -> Result<bool, sqlx::Error> {
         &mut *tx,
         "CloseAccount",
         Some(user_id),
-        "account.erased",
-        serde_json::json!({}),
+        "account.closed",
+        detail,
     )
     .await?;
     tx.commit().await?;

@@ -125,21 +125,11 @@ impl CloseAccount {
         out.erased = must_finish(&ctx, "erase personal data", &mut cancelled, || {
             let (deps, left) = (deps.clone(), left.clone());
             async move {
-                let erased = db::account_closing::erase(&deps.pool, user_id)
+                // No personal data in it: what was left at a provider is named by its id.
+                let detail = serde_json::json!({"left_behind": left, "cancel_ignored": cancel_ignored});
+                let erased = db::account_closing::erase(&deps.pool, user_id, detail)
                     .await
                     .map_err(fail)?;
-                if erased {
-                    // No personal data in it: what was left at a provider is named by id.
-                    db::audit::record(
-                        &deps.pool,
-                        "CloseAccount",
-                        Some(user_id),
-                        "account.closed",
-                        serde_json::json!({"left_behind": left, "cancel_ignored": cancel_ignored}),
-                    )
-                    .await
-                    .map_err(fail)?;
-                }
                 Ok(erased)
             }
         })
@@ -187,8 +177,11 @@ impl CloseAccount {
         Ok(())
     }
 
-    /// Step 4: DeprovisionIdentity of the identity's current generation, awaited. The same key
-    /// as the one a `customer.subscription.deleted` webhook starts, so the two join one run.
+    /// Step 4: DeprovisionIdentity of the identity's current generation, awaited. A workflow
+    /// runs once per key and a second `run` call is refused, while the
+    /// `customer.subscription.deleted` webhook of step 3 may have started this very run: so the
+    /// run is *sent* (a duplicate is dropped; a workflow run's invocation id follows from its
+    /// key, so the handle names the one run either way) and then attached to.
     async fn deprovision(
         &self,
         ctx: &WorkflowContext<'_>,
@@ -197,13 +190,13 @@ impl CloseAccount {
         cancelled: &mut bool,
     ) -> Result<(), TerminalError> {
         let key = format!("{identity_id}-g{generation}");
+        let run = ctx
+            .workflow_client::<DeprovisionIdentityClient>(key)
+            .run(Json(DeprovisionRequest { identity_id }))
+            .send()
+            .await?;
         loop {
-            let res = ctx
-                .workflow_client::<DeprovisionIdentityClient>(key.clone())
-                .run(Json(DeprovisionRequest { identity_id }))
-                .call()
-                .await;
-            match res {
+            match run.attach::<String>().await {
                 Ok(_) => return Ok(()),
                 Err(e) if is_cancel(&e) => *cancelled = true,
                 Err(e) => return Err(e),
