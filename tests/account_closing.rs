@@ -128,11 +128,19 @@ async fn audit_count(stack: &Stack, user: Uuid, action: &str) -> i64 {
 
 async fn error_message(res: reqwest::Response) -> String {
     let v: Value = res.json().await.unwrap();
-    v["error"]["message"].as_str().unwrap_or_default().to_owned()
+    v["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn sandbox_addr(stack: &Stack) -> std::net::SocketAddr {
-    stack.sandbox.url.trim_start_matches("http://").parse().unwrap()
+    stack
+        .sandbox
+        .url
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap()
 }
 
 async fn proxy_status(proxy: &RunningProxy, token: &str) -> StatusCode {
@@ -182,7 +190,10 @@ async fn a_wrong_or_missing_password_or_a_connected_instance_changes_nothing() {
 
     // Nothing changed: still active, every credential still works, nothing recorded.
     assert_eq!(account_status(&stack, o.user).await, "active");
-    assert_eq!(audit_count(&stack, o.user, "account.closing_requested").await, 0);
+    assert_eq!(
+        audit_count(&stack, o.user, "account.closing_requested").await,
+        0
+    );
     for token in [&o.key, &o.session.access, &o.oauth] {
         let me = stack.api_get("/v1/me", token).await;
         assert_eq!(me.status(), StatusCode::OK);
@@ -190,6 +201,20 @@ async fn a_wrong_or_missing_password_or_a_connected_instance_changes_nothing() {
         assert_eq!(me["account"]["status"], "active", "{me}");
     }
     assert_eq!(browser.get("/dashboard").await.status, StatusCode::OK);
+
+    // The contract documents it.
+    let spec: Value = stack
+        .http
+        .get(format!("{}/openapi.json", stack.api))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let delete = &spec["paths"]["/v1/me"]["delete"];
+    assert!(delete["responses"]["202"].is_object(), "{delete}");
+    assert!(delete["responses"]["403"].is_object(), "{delete}");
     stack.stop().await;
 }
 
@@ -201,7 +226,8 @@ async fn closing_ends_access_at_once_bills_once_deprovisions_and_erases_after_re
     let customer = stack.customer_of(&o.session.user_id).await;
     let identity = stack.wait_status(o.user, &["active"], WAIT).await;
     let phone = identity.phone_number.clone().expect("a number");
-    let proxy = RunningProxy::start(proxy_support::options(&stack.db.url, sandbox_addr(&stack))).await;
+    let proxy =
+        RunningProxy::start(proxy_support::options(&stack.db.url, sandbox_addr(&stack))).await;
     let browser = Browser::new(&stack.api);
     assert_eq!(
         browser.log_in(&o.email, PASSWORD).await.status,
@@ -391,8 +417,11 @@ async fn closing_ends_access_at_once_bills_once_deprovisions_and_erases_after_re
         0
     );
     assert_eq!(
-        count("SELECT count(*) FROM audit_log WHERE user_id = $1 AND detail <> '{}'::jsonb
-               AND action <> 'account.closed'").await,
+        count(
+            "SELECT count(*) FROM audit_log WHERE user_id = $1 AND detail <> '{}'::jsonb
+               AND action <> 'account.closed'"
+        )
+        .await,
         0,
         "audit entries keep what and when, not the details"
     );
@@ -553,6 +582,9 @@ async fn a_second_request_is_harmless_and_a_crash_mid_closing_finishes_it_once()
     assert_eq!(audit_count(&stack, o.user, "account.closed").await, 1);
     assert_eq!(stack.identity(o.user).await.status, "deleted");
     let (users, numbers) = stack.leftovers(o.user).await;
-    assert!(users.is_empty() && numbers.is_empty(), "{users:?} {numbers:?}");
+    assert!(
+        users.is_empty() && numbers.is_empty(),
+        "{users:?} {numbers:?}"
+    );
     stack.stop().await;
 }

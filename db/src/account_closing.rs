@@ -54,11 +54,12 @@ pub async fn end_access(
     user_id: Uuid,
     erase_after: DateTime<Utc>,
 ) -> Result<Option<Ended>, sqlx::Error> {
-    let before: Option<AccountState> =
-        sqlx::query_as(&format!("SELECT {STATE} FROM users WHERE id = $1 FOR UPDATE"))
-            .bind(user_id)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let before: Option<AccountState> = sqlx::query_as(&format!(
+        "SELECT {STATE} FROM users WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(user_id)
+    .fetch_optional(&mut *conn)
+    .await?;
     let Some(before) = before else {
         return Ok(None);
     };
@@ -105,11 +106,10 @@ pub async fn end_access(
         .bind(user_id)
         .execute(&mut *conn)
         .await?;
-    let state: AccountState =
-        sqlx::query_as(&format!("SELECT {STATE} FROM users WHERE id = $1"))
-            .bind(user_id)
-            .fetch_one(&mut *conn)
-            .await?;
+    let state: AccountState = sqlx::query_as(&format!("SELECT {STATE} FROM users WHERE id = $1"))
+        .bind(user_id)
+        .fetch_one(&mut *conn)
+        .await?;
     Ok(Some(Ended {
         state,
         newly_closing,

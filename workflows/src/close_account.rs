@@ -96,11 +96,19 @@ impl CloseAccount {
         for sub in &start.holdings.live_subscriptions {
             let stripe = self.stripe.clone();
             let s = sub.clone();
-            let why = undo(&ctx, &format!("cancel subscription {sub}"), &mut cancelled, || {
-                let (stripe, sub) = (stripe.clone(), s.clone());
-                async move { cancelled_at_stripe(stripe.close_subscription(&sub).await).map(Json) }
-            })
-            .await?;
+            let why =
+                undo(
+                    &ctx,
+                    &format!("cancel subscription {sub}"),
+                    &mut cancelled,
+                    || {
+                        let (stripe, sub) = (stripe.clone(), s.clone());
+                        async move {
+                            cancelled_at_stripe(stripe.close_subscription(&sub).await).map(Json)
+                        }
+                    },
+                )
+                .await?;
             match why {
                 None => out.canceled_subscriptions.push(sub.clone()),
                 Some(why) => out
@@ -126,7 +134,8 @@ impl CloseAccount {
             let (deps, left) = (deps.clone(), left.clone());
             async move {
                 // No personal data in it: what was left at a provider is named by its id.
-                let detail = serde_json::json!({"left_behind": left, "cancel_ignored": cancel_ignored});
+                let detail =
+                    serde_json::json!({"left_behind": left, "cancel_ignored": cancel_ignored});
                 let erased = db::account_closing::erase(&deps.pool, user_id, detail)
                     .await
                     .map_err(fail)?;

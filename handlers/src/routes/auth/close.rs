@@ -89,10 +89,9 @@ pub async fn close_account(state: &AppState, user_id: Uuid, via: &str) -> ApiRes
     let retention = chrono::Duration::from_std(state.config.workflows.account_retention)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("ACCOUNT_RETENTION_SECS: {e}")))?;
     let mut tx = state.pool.begin().await?;
-    let ended =
-        db::account_closing::end_access(&mut tx, user_id, chrono::Utc::now() + retention)
-            .await?
-            .ok_or_else(|| ApiError::Unauthorized("account no longer exists".into()))?;
+    let ended = db::account_closing::end_access(&mut tx, user_id, chrono::Utc::now() + retention)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("account no longer exists".into()))?;
     if ended.newly_closing {
         db::audit::record(
             &mut *tx,

@@ -100,10 +100,7 @@ pub async fn close(
         Err(e) => return e.into_response(),
     };
     let refuse = |status: StatusCode, why: &str| {
-        page::render_status(
-            status,
-            &page(&state, &user, &account, Some(why.to_owned())),
-        )
+        page::render_status(status, &page(&state, &user, &account, Some(why.to_owned())))
     };
     if form.password.is_empty() {
         return refuse(
@@ -133,10 +130,8 @@ pub async fn close(
                 Ok(c) => c,
                 Err(e) => return e.into_response(),
             };
-            let mut res = page::render_status(
-                StatusCode::ACCEPTED,
-                &page(&state, &user, &closed, None),
-            );
+            let mut res =
+                page::render_status(StatusCode::ACCEPTED, &page(&state, &user, &closed, None));
             res.headers_mut().insert(header::SET_COOKIE, cookie);
             res
         }
