@@ -17,11 +17,11 @@
 //! keeps refusing is reported in the `account.closed` audit entry and the rest goes on, and an
 //! operator's cancel is noted and ignored, as DeprovisionIdentity does.
 
+use crate::contract::{identity_key, DeprovisionRequest};
 use crate::deprovision_identity::DeprovisionIdentityClient;
 use crate::deps::SharedDeps;
 use crate::step::{fail, is_cancel, must_finish, undo, Undone};
 use crate::usage_sync::{SyncRequest, UsageSyncClient};
-use crate::DeprovisionRequest;
 use billing::StripeApi;
 use chrono::{DateTime, Utc};
 use domain::Month;
@@ -198,7 +198,7 @@ impl CloseAccount {
         generation: i32,
         cancelled: &mut bool,
     ) -> Result<(), TerminalError> {
-        let key = format!("{identity_id}-g{generation}");
+        let key = identity_key(identity_id, generation);
         let run = ctx
             .workflow_client::<DeprovisionIdentityClient>(key)
             .run(Json(DeprovisionRequest { identity_id }))
