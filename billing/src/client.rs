@@ -261,6 +261,21 @@ impl StripeApi {
         Ok(sub.status.as_str().to_owned())
     }
 
+    /// Cancels the subscription for good, as closing an account does: a final invoice at once
+    /// for the metered usage not invoiced yet (`invoice_now`, else Stripe drops it), and no
+    /// credit for the rest of the paid month (`prorate: false`). Already canceled: done.
+    pub async fn close_subscription(&self, id: &str) -> Result<(), StripeFailure> {
+        if self.subscription(id).await?.status == "canceled" {
+            return Ok(());
+        }
+        CancelSubscription::new(id)
+            .invoice_now(true)
+            .prorate(false)
+            .send(&self.client)
+            .await?;
+        Ok(())
+    }
+
     /// Active prices with these lookup keys, as (lookup_key, price id).
     pub async fn prices_by_lookup_keys(
         &self,

@@ -129,6 +129,9 @@ pub struct WorkflowSettings {
     pub signal_backoff: Duration,
     /// How long a deprovisioned Workspace user stays suspended before it is deleted.
     pub retention: Duration,
+    /// How long a closed account's personal data is kept (from the closing request) before
+    /// CloseAccount erases it.
+    pub account_retention: Duration,
     /// Per-request timeout of provider calls made by workflow steps.
     pub provider_timeout: Duration,
     /// How often each registered number is received from while messages come in.
@@ -241,6 +244,9 @@ impl Config {
                 signal_backoff: Duration::from_millis(r.u64("SIGNAL_BACKOFF_MS", 30_000)?),
                 retention: Duration::from_secs(
                     r.u64("DEPROVISION_RETENTION_SECS", 30 * 24 * 3600)?,
+                ),
+                account_retention: Duration::from_secs(
+                    r.u64("ACCOUNT_RETENTION_SECS", 30 * 24 * 3600)?,
                 ),
                 provider_timeout: Duration::from_millis(r.u64("PROVIDER_TIMEOUT_MS", 30_000)?),
                 signal_receive_interval: Duration::from_millis(

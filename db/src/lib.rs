@@ -1,5 +1,6 @@
 //! Postgres access: pool set-up, migrations, and one module of queries per table.
 
+pub mod account_closing;
 pub mod activity;
 pub mod api_keys;
 pub mod audit;

@@ -199,6 +199,14 @@ impl Restate {
     }
 }
 
+impl Restate {
+    /// Starts closing the user's account (CloseAccount, keyed by the user): started twice, it
+    /// runs once.
+    pub async fn close_account(&self, user_id: Uuid) -> Result<String, OrchestrationError> {
+        self.send(&contract::close_account(user_id), None).await
+    }
+}
+
 /// `ProvisionIdentity` key of the identity's current generation.
 pub fn workflow_key(identity: &db::identities::Identity) -> String {
     contract::identity_key(identity.id, identity.generation)

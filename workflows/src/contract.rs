@@ -15,6 +15,7 @@ pub const SIGNAL_RECEIVER: &str = "SignalReceiver";
 pub const IDENTITY_LIFECYCLE: &str = "IdentityLifecycle";
 pub const USAGE_SYNC: &str = "UsageSync";
 pub const USAGE_SCHEDULER: &str = "UsageScheduler";
+pub const CLOSE_ACCOUNT: &str = "CloseAccount";
 
 /// Input of `ProvisionIdentity/{identity_key}/run`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -87,6 +88,12 @@ pub fn deprovision(identity_id: Uuid, generation: i32) -> Invocation {
     let key = identity_key(identity_id, generation);
     let req = DeprovisionRequest { identity_id };
     Invocation::new(DEPROVISION_IDENTITY, &key, "run", json(req))
+}
+
+/// Closes the user's account; the key is the user, so a second request joins the first.
+pub fn close_account(user_id: Uuid) -> Invocation {
+    let req = crate::CloseRequest::default();
+    Invocation::new(CLOSE_ACCOUNT, &user_id.to_string(), "run", json(req))
 }
 
 pub fn suspend(user_id: Uuid) -> Invocation {

@@ -1,5 +1,6 @@
 //! The Restate services: durable, journaled workflows served to restate-server over HTTP.
 
+mod close_account;
 pub mod contract;
 mod deprovision_identity;
 mod deps;
@@ -14,6 +15,7 @@ mod usage_scheduler;
 mod usage_sync;
 mod usage_sync_schedule;
 
+pub use close_account::{CloseAccount, CloseOutcome, CloseRequest};
 pub use deprovision_identity::DeprovisionIdentity;
 pub use identity_lifecycle::IdentityLifecycle;
 pub use provision_identity::{ProvisionIdentity, Step};
@@ -38,7 +40,8 @@ pub fn build(config: &Config) -> anyhow::Result<(Endpoint, Router)> {
             .map_err(|e| anyhow::anyhow!("STRIPE_API_BASE / STRIPE_SECRET_KEY: {e}"))?;
     let endpoint = Endpoint::builder()
         .bind(UsageScheduler::new(pool.clone()))
-        .bind(UsageSync::new(pool.clone(), stripe))
+        .bind(UsageSync::new(pool.clone(), stripe.clone()))
+        .bind(CloseAccount::new(deps.clone(), stripe))
         .bind(ProvisionIdentity::new(deps.clone()))
         .bind(SignalRegistration::new(deps.clone()))
         .bind(DeprovisionIdentity::new(deps.clone()))

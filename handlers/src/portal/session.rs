@@ -103,7 +103,7 @@ fn section_of(path: &str) -> String {
         .next()
         .unwrap_or_default();
     match first {
-        "billing" | "keys" | "instances" | "activity" => format!("/{first}"),
+        "billing" | "keys" | "instances" | "activity" | "account" => format!("/{first}"),
         _ => "/dashboard".into(),
     }
 }

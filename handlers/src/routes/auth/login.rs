@@ -45,5 +45,6 @@ pub async fn login(
         tracing::info!("login refused");
         return Err(ApiError::Unauthorized("invalid email or password".into()));
     };
+    super::account::refuse_unless_active(&state, user.id).await?;
     Ok(Json(session::issue(&state, &user, None).await?))
 }

@@ -1,5 +1,7 @@
 //! Accounts and sessions: register, log in, refresh, log out, who am I.
 
+pub mod account;
+pub mod close;
 mod login;
 mod logout;
 mod me;
@@ -18,5 +20,5 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(login::login))
         .routes(routes!(refresh::refresh))
         .routes(routes!(logout::logout))
-        .routes(routes!(me::me))
+        .routes(routes!(me::me, close::close))
 }

@@ -108,6 +108,12 @@ pub async fn submit(
             "That email and password do not match an account.",
         );
     };
+    if let Err(e) = crate::routes::auth::account::refuse_unless_active(&state, user.id).await {
+        return match e {
+            crate::error::ApiError::Forbidden(why) => refuse(StatusCode::FORBIDDEN, &why),
+            e => e.into_response(),
+        };
+    }
     match session::start(&state, user.id, None).await {
         Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response(),
         Err(e) => e.into_response(),

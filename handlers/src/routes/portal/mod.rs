@@ -1,6 +1,7 @@
 //! The user portal's pages, server-rendered. Every state-changing form carries a CSRF token;
 //! every page gets the security headers of `portal::browser`.
 
+mod account;
 mod account_forms;
 mod activity;
 mod billing;
@@ -37,6 +38,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/billing/manage", post(billing::manage))
         .route("/keys", get(keys::show).post(keys::create))
         .route("/keys/{id}/revoke", post(keys::revoke))
+        .route("/account", get(account::show))
+        .route("/account/close", post(account::close))
         .route("/instances", get(instances::show))
         .route("/instances/{id}/disconnect", post(instances::disconnect))
         .route("/activity", get(activity::show))
