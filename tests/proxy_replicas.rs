@@ -75,7 +75,10 @@ async fn a_spending_cap_reached_on_one_instance_closes_the_others() {
         if status == 402 {
             break;
         }
-        assert_eq!(status, 200, "B answers the capped user as before, or refuses");
+        assert_eq!(
+            status, 200,
+            "B answers the capped user as before, or refuses"
+        );
         assert!(
             started.elapsed() < bound,
             "instance B still serving a capped user after {bound:?} (10 usage refreshes)"

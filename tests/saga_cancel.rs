@@ -66,10 +66,10 @@ async fn wait_fired(stack: &Stack, id: &str) {
     }
 }
 
-async fn audit_count(stack: &Stack, action: &str, detail: serde_json::Value) -> i64 {
-    db::audit::count(&stack.db.pool, action, detail)
-        .await
-        .unwrap()
+/// How many `action` audit entries contain `detail`, once there is one (the saga writes it just
+/// after the terminal status the tests wait for).
+async fn audit_count(stack: &Stack, action: &str, detail: serde_json::Value) -> usize {
+    stack.wait_audit(action, detail).await.len()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -287,6 +287,31 @@ impl Stack {
         }
     }
 
+    /// The audit entries `action` holds whose detail contains `detail`, once there is at least
+    /// one (30 s at most). A saga writes its closing audit entry just after the identity's
+    /// terminal status, so a test that saw the status waits for the entry.
+    pub async fn wait_audit(&self, action: &str, detail: Value) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let rows: Vec<(Value,)> = sqlx::query_as(
+                "SELECT detail FROM audit_log WHERE action = $1 AND detail @> $2 ORDER BY id",
+            )
+            .bind(action)
+            .bind(&detail)
+            .fetch_all(&self.db.pool)
+            .await
+            .unwrap();
+            if !rows.is_empty() {
+                return rows.into_iter().map(|(d,)| d).collect();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {action} audit entry with {detail}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Hands a webhook the relay caught to the api, byte for byte.
     pub async fn forward(
         &self,
