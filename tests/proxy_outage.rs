@@ -15,6 +15,22 @@ use std::time::{Duration, Instant};
 const REQUESTS: usize = 1_000;
 const WORKERS: usize = 8;
 
+/// The proxy's count of usage events spilled to disk.
+async fn spilled(metrics_url: &str) -> f64 {
+    let metrics = reqwest::get(metrics_url)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    metrics
+        .lines()
+        .find(|l| l.starts_with("proxy_usage_spilled_total"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// Waits until `done` reaches `n` (polling: the workers only count).
 async fn served_at_least(done: &AtomicUsize, n: usize) {
     while done.load(Ordering::SeqCst) < n {
@@ -35,7 +51,9 @@ async fn usage_survives_a_database_outage_exactly_once() {
 
     let done = Arc::new(AtomicUsize::new(0));
     // The outage, placed by the load itself: Postgres stops once 150 requests are served and
-    // starts again once 300 more have been served while it was down.
+    // starts again once 300 more have been served while it was down and the proxy has
+    // spilled events to disk (its writer notices the outage in its own time).
+    let metrics_url = proxy.url("/metrics");
     let outage = {
         let (pg, done) = (pg.clone(), done.clone());
         tokio::spawn(async move {
@@ -46,6 +64,9 @@ async fn usage_survives_a_database_outage_exactly_once() {
                 .unwrap();
             let at_stop = done.load(Ordering::SeqCst);
             served_at_least(&done, (at_stop + 300).min(REQUESTS)).await;
+            while spilled(&metrics_url).await == 0.0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
             tokio::task::spawn_blocking(move || pg.start_again())
                 .await
                 .unwrap();
@@ -97,10 +118,11 @@ async fn usage_survives_a_database_outage_exactly_once() {
             (input, output)
         }));
     }
-    // The outage ends once 300 requests were served during it, or this fails in time.
+    // The outage ends once 300 requests were served and events spilled during it, or this
+    // fails in time.
     let (at_stop, at_start) = tokio::time::timeout(Duration::from_secs(120), outage)
         .await
-        .expect("the proxy stopped serving while Postgres was down")
+        .expect("while Postgres was down the proxy stopped serving or never spilled")
         .unwrap();
     let (mut input, mut output) = (0, 0);
     for w in workers {
@@ -141,19 +163,10 @@ async fn usage_survives_a_database_outage_exactly_once() {
     );
 
     // And the outage really went through the spill file.
-    let metrics = reqwest::get(proxy.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let spilled: f64 = metrics
-        .lines()
-        .find(|l| l.starts_with("proxy_usage_spilled_total"))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    assert!(spilled > 0.0, "no event was spilled during the outage");
+    assert!(
+        spilled(&proxy.url("/metrics")).await > 0.0,
+        "no event was spilled during the outage"
+    );
 
     proxy.stop().await;
     pool.close().await;
