@@ -7,7 +7,8 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: poindexter <command>
 
 commands:
-  dev         run the whole stack on this machine (Postgres, Restate, sandbox, workflows, api, proxy)
+  dev         run the whole stack on this machine (Postgres, Restate, sandbox, workflows, api, proxy);
+              `--restate-nodes 3` runs Restate as a three-node cluster
   api         run the api
   proxy       run the streaming AI proxy
   workflows   run the Restate workflows endpoint
@@ -29,7 +30,7 @@ pub fn main() -> ExitCode {
         "workflows" => Component::Workflows,
         "sandbox" => Component::Sandbox,
         "migrate" => Component::Migrate,
-        "dev" => return run_async(crate::dev::run()),
+        "dev" => return crate::dev::main(&args[1..]),
         "stripe-setup" => return crate::stripe_setup::main(),
         "connect" => return crate::connect::main(&args[1..]),
         "-h" | "--help" | "help" => {
@@ -62,7 +63,7 @@ fn component_name(c: Component) -> &'static str {
     }
 }
 
-fn run_async(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+pub(crate) fn run_async(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -99,6 +99,29 @@ impl<'a> Reader<'a> {
         Ok(v.trim_end_matches('/').to_owned())
     }
 
+    /// A comma-separated list of http(s) URLs (one per node of a cluster), at least one.
+    pub fn url_list(&self, name: &'static str, default: &str) -> Result<Vec<String>, ConfigError> {
+        let v = self.string(name, Some(default))?;
+        v.split(',')
+            .map(|item| {
+                let item = item.trim();
+                if item.is_empty() {
+                    return Err(ConfigError::malformed(
+                        name,
+                        "has an empty entry: list URLs separated by single commas",
+                    ));
+                }
+                if !(item.starts_with("http://") || item.starts_with("https://")) {
+                    return Err(ConfigError::malformed(
+                        name,
+                        format!("`{item}` must be an http:// or https:// URL"),
+                    ));
+                }
+                Ok(item.trim_end_matches('/').to_owned())
+            })
+            .collect()
+    }
+
     pub fn u64(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
         match self.raw(name) {
             None => Ok(default),

@@ -32,8 +32,11 @@ pub struct Config {
     pub proxy_addr: SocketAddr,
     pub workflows_addr: SocketAddr,
     pub sandbox_addr: SocketAddr,
-    pub restate_ingress_url: String,
-    pub restate_admin_url: String,
+    /// Every Restate node's ingress (`RESTATE_INGRESS_URL`, comma-separated); calls go to a
+    /// live one.
+    pub restate_ingress_urls: Vec<String>,
+    /// Every Restate node's admin API (`RESTATE_ADMIN_URL`, comma-separated).
+    pub restate_admin_urls: Vec<String>,
     pub public_base_url: String,
     pub secrets: Secrets,
     pub stripe: Stripe,
@@ -184,8 +187,8 @@ impl Config {
             proxy_addr: r.addr("PROXY_ADDR", "127.0.0.1:3001")?,
             workflows_addr: r.addr("WORKFLOWS_ADDR", "127.0.0.1:9080")?,
             sandbox_addr,
-            restate_ingress_url: r.url("RESTATE_INGRESS_URL", Some("http://127.0.0.1:8080"))?,
-            restate_admin_url: r.url("RESTATE_ADMIN_URL", Some("http://127.0.0.1:9070"))?,
+            restate_ingress_urls: r.url_list("RESTATE_INGRESS_URL", "http://127.0.0.1:8080")?,
+            restate_admin_urls: r.url_list("RESTATE_ADMIN_URL", "http://127.0.0.1:9070")?,
             public_base_url: r.url("PUBLIC_BASE_URL", Some(&format!("http://{api_addr}")))?,
             secrets: Secrets {
                 encryption_key: r.key32_hex("ENCRYPTION_KEY", need_secrets)?,

@@ -106,3 +106,45 @@ fn workflows_refuse_to_start_without_provider_credentials() {
         Some("GOOGLE_SERVICE_ACCOUNT_JSON")
     );
 }
+
+#[test]
+fn restate_urls_accept_one_node_or_a_comma_separated_cluster() {
+    let cfg = Config::load(Component::Api, &api_env()).unwrap();
+    assert_eq!(cfg.restate_ingress_urls, vec!["http://127.0.0.1:8080"]);
+    let mut e = api_env();
+    e.insert(
+        "RESTATE_INGRESS_URL".into(),
+        "http://a:8080/, http://b:8080 ,https://c:8080".into(),
+    );
+    e.insert(
+        "RESTATE_ADMIN_URL".into(),
+        "http://a:9070,http://b:9070".into(),
+    );
+    let cfg = Config::load(Component::Api, &e).unwrap();
+    assert_eq!(
+        cfg.restate_ingress_urls,
+        vec!["http://a:8080", "http://b:8080", "https://c:8080"]
+    );
+    assert_eq!(
+        cfg.restate_admin_urls,
+        vec!["http://a:9070", "http://b:9070"]
+    );
+}
+
+#[test]
+fn a_bad_entry_in_a_restate_url_list_names_the_variable() {
+    for bad in [
+        "http://a:8080,,http://b:8080",
+        "http://a:8080,b:8080",
+        "http://a:8080,",
+    ] {
+        let mut e = api_env();
+        e.insert("RESTATE_INGRESS_URL".into(), bad.into());
+        let err = Config::load(Component::Api, &e).err();
+        assert_eq!(
+            err.map(|e| e.variable()),
+            Some("RESTATE_INGRESS_URL"),
+            "{bad}"
+        );
+    }
+}

@@ -9,6 +9,7 @@ pub mod oauth;
 pub mod openapi;
 pub mod orchestration;
 pub mod portal;
+pub mod restate_nodes;
 pub mod routes;
 pub mod state;
 
@@ -47,8 +48,8 @@ impl App {
 pub async fn build(config: config::Config) -> anyhow::Result<App> {
     let pool = db::connect_lazy(&config.database_url)?;
     let restate = orchestration::Restate::new(
-        &config.restate_ingress_url,
-        &config.restate_admin_url,
+        &config.restate_ingress_urls,
+        &config.restate_admin_urls,
         pool.clone(),
     );
     let providers = comms::Providers::from_config(&config)?;

@@ -4,6 +4,7 @@
 //! Every start carries an idempotency key (for webhooks, the provider's event id), so a trigger
 //! that repeats changes the world once.
 
+use crate::restate_nodes::{resend_is_safe, RestateNodes};
 use serde_json::{json, Value};
 use std::time::Duration;
 use uuid::Uuid;
@@ -12,8 +13,8 @@ use workflows::contract::{self, Invocation};
 #[derive(Clone)]
 pub struct Restate {
     client: reqwest::Client,
-    ingress: String,
-    admin: String,
+    ingress: RestateNodes,
+    admin: RestateNodes,
     pool: sqlx::PgPool,
 }
 
@@ -28,16 +29,18 @@ pub enum OrchestrationError {
 }
 
 impl Restate {
-    pub fn new(ingress: &str, admin: &str, pool: sqlx::PgPool) -> Self {
+    /// `ingress` and `admin`: one base URL per Restate node (one for a single server).
+    pub fn new(ingress: &[String], admin: &[String], pool: sqlx::PgPool) -> Self {
         let client = reqwest::Client::builder()
             .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_default();
         Self {
             client,
-            ingress: ingress.trim_end_matches('/').to_owned(),
-            admin: admin.trim_end_matches('/').to_owned(),
+            ingress: RestateNodes::new(ingress),
+            admin: RestateNodes::new(admin),
             pool,
         }
     }
@@ -56,16 +59,17 @@ impl Restate {
 
     /// Rows of Restate's introspection SQL (`POST {admin}/query`).
     pub async fn query(&self, sql: &str) -> Result<Vec<Value>, OrchestrationError> {
-        let res = self
-            .client
-            .post(format!("{}/query", self.admin))
-            .header("accept", "application/json")
-            .json(&json!({ "query": sql }))
-            .send()
+        // A query only reads: any node may answer it.
+        let (status, text) = self
+            .admin
+            .request(true, |node| {
+                self.client
+                    .post(format!("{node}/query"))
+                    .header("accept", "application/json")
+                    .json(&json!({ "query": sql }))
+            })
             .await
-            .map_err(|e| OrchestrationError::Unreachable(e.to_string()))?;
-        let status = res.status();
-        let text = res.text().await.unwrap_or_default();
+            .map_err(OrchestrationError::Unreachable)?;
         if !status.is_success() {
             return Err(OrchestrationError::Refused {
                 status: status.as_u16(),
@@ -78,7 +82,7 @@ impl Restate {
 
     /// Link to an invocation in the Restate UI.
     pub fn ui_link(&self, invocation_id: &str) -> String {
-        format!("{}/ui/invocations/{invocation_id}", self.admin)
+        format!("{}/ui/invocations/{invocation_id}", self.admin.primary())
     }
 
     /// Request/response invocation, waiting for the handler's result.
@@ -97,22 +101,24 @@ impl Restate {
         idempotency_key: Option<&str>,
         body: &Value,
     ) -> Result<Value, OrchestrationError> {
-        let mut req =
-            self.client
-                .post(format!("{}/{}", self.ingress, path.trim_start_matches('/')));
-        // Handlers without input refuse any body; `null` means "send none".
-        if !body.is_null() {
-            req = req.json(body);
-        }
-        if let Some(k) = idempotency_key {
-            req = req.header("idempotency-key", k);
-        }
-        let res = req
-            .send()
+        let build = |node: &str| {
+            let mut req = self
+                .client
+                .post(format!("{node}/{}", path.trim_start_matches('/')));
+            // Handlers without input refuse any body; `null` means "send none".
+            if !body.is_null() {
+                req = req.json(body);
+            }
+            if let Some(k) = idempotency_key {
+                req = req.header("idempotency-key", k);
+            }
+            req
+        };
+        let (status, text) = self
+            .ingress
+            .request(resend_is_safe(path, idempotency_key), build)
             .await
-            .map_err(|e| OrchestrationError::Unreachable(e.to_string()))?;
-        let status = res.status();
-        let text = res.text().await.unwrap_or_default();
+            .map_err(OrchestrationError::Unreachable)?;
         if !status.is_success() {
             return Err(OrchestrationError::Refused {
                 status: status.as_u16(),

@@ -1,5 +1,6 @@
 //! `poindexter dev`: the whole stack on this machine, supervised, with development defaults.
 
+mod cluster;
 mod restate;
 mod supervisor;
 
@@ -9,7 +10,42 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use supervisor::{ChildSpec, Supervisor};
 
-pub async fn run() -> anyhow::Result<()> {
+/// `poindexter dev [--restate-nodes N]`; bad arguments end with exit code 2.
+pub fn main(args: &[String]) -> std::process::ExitCode {
+    match restate_nodes_arg(args) {
+        Ok(nodes) => crate::cli::run_async(run(nodes)),
+        Err(e) => {
+            eprintln!("poindexter dev: {e}\nusage: poindexter dev [--restate-nodes N]  (N = 1, or 3 to 7)");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+/// How many Restate nodes: 1 (the default), or a cluster of 3 to 7 (replication 2 and a
+/// metadata quorum need at least three to survive one node's loss).
+fn restate_nodes_arg(args: &[String]) -> Result<usize, String> {
+    let mut nodes = 1;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let value = match arg.strip_prefix("--restate-nodes") {
+            Some("") => rest.next().map(String::as_str),
+            Some(v) if v.starts_with('=') => Some(&v[1..]),
+            _ => return Err(format!("unknown argument `{arg}`")),
+        };
+        nodes = match value.and_then(|v| v.parse::<usize>().ok()) {
+            Some(n) if n == 1 || (3..=7).contains(&n) => n,
+            _ => {
+                return Err(format!(
+                    "--restate-nodes needs 1 or a number from 3 to 7, got `{}`",
+                    value.unwrap_or("")
+                ))
+            }
+        };
+    }
+    Ok(nodes)
+}
+
+async fn run(restate_nodes: usize) -> anyhow::Result<()> {
     let mut env: HashMap<String, String> = std::env::vars().collect();
     let filled = config::apply_dev_defaults(&env);
     for d in &filled {
@@ -21,7 +57,7 @@ pub async fn run() -> anyhow::Result<()> {
             "info,sqlx=warn,hyper=warn,h2=warn".into(),
         );
     }
-    let config = Config::load(Component::Api, &env).context("development configuration")?;
+    let mut config = Config::load(Component::Api, &env).context("development configuration")?;
     server::telemetry::init("dev");
 
     let root = project_root()?;
@@ -40,26 +76,62 @@ pub async fn run() -> anyhow::Result<()> {
 
     let restate_bin = restate::ensure_installed(&root).await?;
     let exe = std::env::current_exe().context("locating the poindexter binary")?;
+    let nodes = if restate_nodes > 1 {
+        let nodes = cluster::layout(
+            restate_nodes,
+            &config.restate_ingress_urls,
+            &config.restate_admin_urls,
+            env.get(cluster::NODE_PORTS_VAR).map(String::as_str),
+        )?;
+        // Every component gets every node, so each call can go to a live one.
+        config.restate_ingress_urls = nodes.iter().map(cluster::Node::ingress_url).collect();
+        config.restate_admin_urls = nodes.iter().map(cluster::Node::admin_url).collect();
+        env.insert(
+            "RESTATE_INGRESS_URL".into(),
+            config.restate_ingress_urls.join(","),
+        );
+        env.insert(
+            "RESTATE_ADMIN_URL".into(),
+            config.restate_admin_urls.join(","),
+        );
+        Some(nodes)
+    } else {
+        None
+    };
     let mut supervisor = Supervisor::new(env.clone(), data.join("logs"))?;
-    let ingress = url_port(&config.restate_ingress_url, 8080);
-    let admin = url_port(&config.restate_admin_url, 9070);
-    supervisor.spawn(restate::child_spec(
-        &restate_bin,
-        &root,
-        &data,
-        ingress,
-        admin,
-    ));
+    match &nodes {
+        Some(nodes) => {
+            for spec in cluster::child_specs(&restate_bin, &root, &data, nodes) {
+                supervisor.spawn(spec);
+            }
+        }
+        None => supervisor.spawn(restate::child_spec(
+            &restate_bin,
+            &root,
+            &data,
+            url_port(&config.restate_ingress_urls[0], 8080),
+            url_port(&config.restate_admin_urls[0], 9070),
+        )),
+    }
     for name in ["sandbox", "workflows", "api", "proxy"] {
         supervisor.spawn(ChildSpec::new(name, exe.clone(), vec![name.to_string()]));
     }
 
     let workflows_url = format!("http://{}", config.workflows_addr);
     let setup = async {
-        restate::wait_healthy(&config.restate_admin_url).await?;
+        if nodes.is_some() {
+            say("waiting until every Restate partition has a leader");
+            cluster::wait_every_partition_led(
+                &config.restate_admin_urls,
+                std::time::Duration::from_secs(120),
+            )
+            .await?;
+        } else {
+            restate::wait_healthy(&config.restate_admin_urls[0]).await?;
+        }
         supervisor::wait_http(&format!("{workflows_url}/healthz")).await?;
-        restate::register(&config.restate_admin_url, &workflows_url).await?;
-        restate::start_usage_scheduler(&config.restate_ingress_url).await?;
+        restate::register(&config.restate_admin_urls, &workflows_url).await?;
+        restate::start_usage_scheduler(&config.restate_ingress_urls).await?;
         supervisor::wait_http(&format!("http://{}/healthz", config.api_addr)).await?;
         supervisor::wait_http(&format!("http://{}/healthz", config.proxy_addr)).await?;
         anyhow::Ok(())
@@ -77,7 +149,7 @@ pub async fn run() -> anyhow::Result<()> {
         }
     }
 
-    print_banner(&config, &filled);
+    print_banner(&config, &filled, nodes.as_deref());
     server::shutdown::signal().await;
     say("stopping every child");
     supervisor.stop_all().await;
@@ -111,7 +183,7 @@ fn say(line: &str) {
 }
 
 #[allow(clippy::print_stdout)]
-fn print_banner(config: &Config, filled: &[config::DevDefault]) {
+fn print_banner(config: &Config, filled: &[config::DevDefault], nodes: Option<&[cluster::Node]>) {
     let names: Vec<&str> = filled.iter().map(|d| d.name).collect();
     println!();
     println!("  Poindexter Cloud is running");
@@ -123,8 +195,19 @@ fn print_banner(config: &Config, filled: &[config::DevDefault]) {
     println!("  proxy       http://{}", config.proxy_addr);
     println!("  sandbox     http://{}", config.sandbox_addr);
     println!("  workflows   http://{}", config.workflows_addr);
-    println!("  restate     {} (ingress)", config.restate_ingress_url);
-    println!("  restate UI  {}/ui/", config.restate_admin_url);
+    println!(
+        "  restate     {} (ingress)",
+        config.restate_ingress_urls.join(", ")
+    );
+    println!("  restate UI  {}/ui/", config.restate_admin_urls[0]);
+    if let Some(nodes) = nodes {
+        let addresses: Vec<String> = nodes.iter().map(cluster::Node::node_url).collect();
+        println!(
+            "  cluster     {} nodes: RESTATECTL_ADDRESS={} tools/node_modules/.bin/restatectl status",
+            nodes.len(),
+            addresses.join(",")
+        );
+    }
     println!("  admin token {}", config.secrets.admin_token.expose());
     if names.is_empty() {
         println!("  every setting came from the environment");

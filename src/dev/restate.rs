@@ -61,13 +61,15 @@ pub async fn wait_healthy(admin_url: &str) -> anyhow::Result<()> {
         .context("restate-server did not start (see .data/logs/restate-server.log)")
 }
 
-/// Registers (or re-registers, when handlers changed) the workflows endpoint.
-pub async fn register(admin_url: &str, workflows_url: &str) -> anyhow::Result<()> {
+/// Registers (or re-registers, when handlers changed) the workflows endpoint, through
+/// whichever admin node answers.
+pub async fn register(admin_urls: &[String], workflows_url: &str) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let mut last = String::new();
-    for _ in 0..20 {
+    for attempt in 0..20 {
+        let admin = &admin_urls[attempt % admin_urls.len()];
         let res = client
-            .post(format!("{admin_url}/deployments"))
+            .post(format!("{admin}/deployments"))
             .json(&serde_json::json!({ "uri": workflows_url, "force": true }))
             .timeout(Duration::from_secs(10))
             .send()
@@ -85,19 +87,22 @@ pub async fn register(admin_url: &str, workflows_url: &str) -> anyhow::Result<()
     anyhow::bail!("registering the workflows deployment failed: {last}")
 }
 
-/// Starts the partition-keeping loop; idempotent, so every dev start may call it.
-pub async fn start_usage_scheduler(ingress_url: &str) -> anyhow::Result<()> {
-    let r = reqwest::Client::new()
-        .post(format!("{ingress_url}/UsageScheduler/global/start/send"))
-        .header("idempotency-key", "usage-scheduler-start")
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .context("starting UsageScheduler")?;
-    anyhow::ensure!(
-        r.status().is_success(),
-        "starting UsageScheduler: {}",
-        r.status()
-    );
-    Ok(())
+/// Starts the partition-keeping loop; idempotent (an idempotency key), so every dev start may
+/// call it, and a node that does not answer is passed for the next.
+pub async fn start_usage_scheduler(ingress_urls: &[String]) -> anyhow::Result<()> {
+    let mut last = String::from("no ingress configured");
+    for ingress in ingress_urls {
+        let res = reqwest::Client::new()
+            .post(format!("{ingress}/UsageScheduler/global/start/send"))
+            .header("idempotency-key", "usage-scheduler-start")
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+        match res {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) => last = format!("{ingress}: {}", r.status()),
+            Err(e) => last = format!("{ingress}: {e}"),
+        }
+    }
+    anyhow::bail!("starting UsageScheduler: {last}")
 }

@@ -1,0 +1,418 @@
+//! A test-owned three-node Restate cluster on free loopback ports (replicated metadata and log,
+//! replication 2), each node a real restate-server with its own data folder, killed and
+//! restarted by the test; plus the whole stack (`Stack`) wired to every node.
+
+use super::ports::free_port;
+use super::process::Proc;
+use super::stack::Stack;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+pub struct Node {
+    pub name: String,
+    pub node_url: String,
+    pub ingress: String,
+    pub admin: String,
+    pub proc: Option<Proc>,
+    env: HashMap<String, String>,
+    dir: PathBuf,
+}
+
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+    dir: PathBuf,
+}
+
+fn server_binary() -> String {
+    std::env::var("RESTATE_SERVER_BIN").unwrap_or_else(|_| {
+        format!(
+            "{}/tools/node_modules/@restatedev/restate-server-linux-x64/bin/restate-server",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    })
+}
+
+/// `restatectl`, installed beside restate-server (tools/package.json).
+fn restatectl_binary() -> String {
+    let here = format!(
+        "{}/tools/node_modules/@restatedev/restatectl-linux-x64/bin/restatectl",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::env::var("RESTATECTL_BIN").unwrap_or(here)
+}
+
+impl Cluster {
+    /// Three nodes, ready: every node answers introspection SQL (every partition has a leader).
+    pub async fn start() -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("pdx-cluster-{}", uuid::Uuid::new_v4().simple()));
+        let ports: Vec<(u16, u16, u16)> = (0..3)
+            .map(|_| (free_port(), free_port(), free_port()))
+            .collect();
+        let metadata = format!(
+            "[{}]",
+            ports
+                .iter()
+                .map(|(n, _, _)| format!("\"http://127.0.0.1:{n}\""))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let nodes = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (node, ingress, admin))| {
+                let name = format!("n{}", i + 1);
+                let env: HashMap<String, String> = [
+                    ("RESTATE_CLUSTER_NAME", "pdx-test".to_string()),
+                    ("RESTATE_NODE_NAME", name.clone()),
+                    ("RESTATE_LISTEN_MODE", "tcp".into()),
+                    ("RESTATE_BIND_ADDRESS", format!("127.0.0.1:{node}")),
+                    (
+                        "RESTATE_ADVERTISED_ADDRESS",
+                        format!("http://127.0.0.1:{node}"),
+                    ),
+                    ("RESTATE_ADMIN__BIND_ADDRESS", format!("127.0.0.1:{admin}")),
+                    (
+                        "RESTATE_INGRESS__BIND_ADDRESS",
+                        format!("127.0.0.1:{ingress}"),
+                    ),
+                    ("RESTATE_METADATA_CLIENT__ADDRESSES", metadata.clone()),
+                    ("RESTATE_BIFROST__DEFAULT_PROVIDER", "replicated".into()),
+                    ("RESTATE_DEFAULT_REPLICATION", "2".into()),
+                    ("RESTATE_DEFAULT_NUM_PARTITIONS", "4".into()),
+                    ("RESTATE_AUTO_PROVISION", (i == 0).to_string()),
+                    ("RESTATE_ROCKSDB_TOTAL_MEMORY_SIZE", "256 MiB".into()),
+                    ("RESTATE_DISABLE_TELEMETRY", "true".into()),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+                Node {
+                    dir: dir.join(&name),
+                    name,
+                    node_url: format!("http://127.0.0.1:{node}"),
+                    ingress: format!("http://127.0.0.1:{ingress}"),
+                    admin: format!("http://127.0.0.1:{admin}"),
+                    proc: None,
+                    env,
+                }
+            })
+            .collect();
+        let mut cluster = Self { nodes, dir };
+        for i in 0..3 {
+            cluster.launch(i);
+        }
+        for i in 0..3 {
+            cluster.wait_ready(i, Duration::from_secs(90)).await;
+        }
+        cluster
+    }
+
+    fn launch(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        std::fs::create_dir_all(&node.dir).unwrap();
+        let dir = node.dir.display().to_string();
+        let config = format!("{}/restate.toml", env!("CARGO_MANIFEST_DIR"));
+        node.proc = Some(Proc::spawn(
+            &format!("restate-{}", node.name),
+            &server_binary(),
+            &["--base-dir", &dir, "--config-file", &config],
+            &node.env,
+        ));
+    }
+
+    /// Until node `i` answers `POST /query` (it reaches a leader for every partition).
+    pub async fn wait_ready(&self, i: usize, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while query_once(&self.nodes[i].admin, "SELECT count(*) FROM sys_invocation")
+            .await
+            .is_none()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "Restate node {} not ready within {limit:?}",
+                self.nodes[i].name
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Every node's ingress, comma-separated (RESTATE_INGRESS_URL of a replica).
+    pub fn ingress_list(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| n.ingress.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn admin_list(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| n.admin.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn is_up(&self, i: usize) -> bool {
+        self.nodes[i].proc.is_some()
+    }
+
+    /// `kill -9` of node `i`: a crash, its data left as it was.
+    pub fn kill9(&mut self, i: usize) {
+        if let Some(mut p) = self.nodes[i].proc.take() {
+            p.kill9();
+        }
+    }
+
+    /// Starts node `i` again with its name and data, and waits until it serves again.
+    pub async fn restart(&mut self, i: usize) {
+        self.launch(i);
+        self.wait_ready(i, Duration::from_secs(60)).await;
+    }
+
+    /// Registers a deployment through any live node's admin API.
+    pub async fn register(&self, uri: &str) {
+        let body = serde_json::json!({"uri": uri, "force": true});
+        let mut last = String::new();
+        for node in self.nodes.iter().filter(|n| n.proc.is_some()) {
+            match reqwest::Client::new()
+                .post(format!("{}/deployments", node.admin))
+                .json(&body)
+                .send()
+                .await
+            {
+                Ok(r) if r.status().is_success() => return,
+                Ok(r) => last = format!("{} {}", r.status(), r.text().await.unwrap_or_default()),
+                Err(e) => last = e.to_string(),
+            }
+        }
+        panic!("register {uri}: {last}");
+    }
+
+    /// Rows of Restate's introspection SQL from any live node, retried for a while: right
+    /// after a node dies queries fail for a few seconds.
+    pub async fn query(&self, sql: &str) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            for node in self.nodes.iter().filter(|n| n.proc.is_some()) {
+                if let Some(rows) = query_once(&node.admin, sql).await {
+                    return rows;
+                }
+            }
+            assert!(Instant::now() < deadline, "no node answered `{sql}`");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// `restatectl sql --json` against the live nodes (cluster tables: nodes, partitions,
+    /// partition_state), retried while the cluster settles.
+    pub async fn cluster_sql(&self, sql: &str) -> Vec<Value> {
+        let addresses: Vec<&str> = self
+            .nodes
+            .iter()
+            .filter(|n| n.proc.is_some())
+            .map(|n| n.node_url.as_str())
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = tokio::process::Command::new(restatectl_binary())
+                .args(["sql", "--json", sql])
+                .env("RESTATECTL_ADDRESS", addresses.join(","))
+                .output()
+                .await
+                .expect("restatectl (npm ci in tools/)");
+            if out.status.success() {
+                if let Ok(rows) = serde_json::from_slice::<Vec<Value>>(&out.stdout) {
+                    return rows;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "restatectl sql failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// How many partitions each live node leads, by node name.
+    pub async fn leaders(&self) -> HashMap<String, usize> {
+        let rows = self
+            .cluster_sql(
+                "SELECT n.name AS name, count(*) AS leads FROM partition_state p \
+                 JOIN nodes n ON p.plain_node_id = n.plain_node_id \
+                 WHERE p.effective_mode = 'Leader' GROUP BY n.name",
+            )
+            .await;
+        rows.iter()
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap_or_default().to_owned(),
+                    r["leads"].as_u64().unwrap_or(0) as usize,
+                )
+            })
+            .collect()
+    }
+
+    /// Waits until the live nodes lead every partition between them (after a kill, the dead
+    /// node's partitions have new leaders) and every live node answers queries.
+    pub async fn wait_led_by_live_nodes(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let leaders = self.leaders().await;
+            let led: usize = self
+                .nodes
+                .iter()
+                .filter(|n| n.proc.is_some())
+                .map(|n| leaders.get(&n.name).copied().unwrap_or(0))
+                .sum();
+            if led == 4 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "partitions without a live leader: {leaders:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        for i in (0..self.nodes.len()).filter(|&i| self.is_up(i)) {
+            self.wait_ready(i, limit).await;
+        }
+    }
+
+    /// Index of the node that leads the most partitions, and every live node's count (one
+    /// reading: leadership may move right after start).
+    pub async fn busiest_leader(&self) -> (usize, HashMap<String, usize>) {
+        let leaders = self.leaders().await;
+        let (name, _) = leaders
+            .iter()
+            .max_by_key(|(_, n)| **n)
+            .expect("some node leads partitions");
+        (self.index_of(name), leaders)
+    }
+
+    /// Index of the node leading the partition that holds `partition_key` (waited for while
+    /// leadership is moving).
+    pub async fn leader_of_key(&self, partition_key: u64) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let rows = self
+                .cluster_sql(&format!(
+                    "SELECT n.name AS name FROM partition_state p \
+                     JOIN nodes n ON p.plain_node_id = n.plain_node_id \
+                     JOIN partitions t ON t.partition_id = p.partition_id \
+                     WHERE p.effective_mode = 'Leader' \
+                     AND t.start_key <= {partition_key} AND t.end_key >= {partition_key}"
+                ))
+                .await;
+            if let Some(name) = rows.first().and_then(|r| r["name"].as_str()) {
+                return self.index_of(name);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no leader for partition key {partition_key}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits until node `i` runs a processor (leader or follower) for some partition again.
+    pub async fn wait_rejoined(&self, i: usize, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let name = self.nodes[i].name.clone();
+        loop {
+            let rows = self
+                .cluster_sql(&format!(
+                    "SELECT count(*) AS processors FROM partition_state p \
+                     JOIN nodes n ON p.plain_node_id = n.plain_node_id \
+                     WHERE n.name = '{name}' AND n.state = 'alive' \
+                     AND p.replay_status = 'active' \
+                     AND p.effective_mode IN ('Leader', 'Follower')"
+                ))
+                .await;
+            if rows
+                .first()
+                .and_then(|r| r["processors"].as_u64())
+                .unwrap_or(0)
+                > 0
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not rejoin within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    fn index_of(&self, name: &str) -> usize {
+        self.nodes
+            .iter()
+            .position(|n| n.name == name)
+            .unwrap_or_else(|| panic!("unknown node {name}"))
+    }
+
+    /// The whole stack with its api (and workflows process) given every node of this cluster,
+    /// the workflows deployment registered. `webhook_base` as in `Stack::start_with_webhooks`.
+    pub async fn stack(&self, extra: &[(&str, &str)], webhook_base: Option<&str>) -> Stack {
+        let ingress = self.ingress_list();
+        let admin = self.admin_list();
+        let mut settings: Vec<(&str, &str)> = vec![
+            ("RESTATE_INGRESS_URL", &ingress),
+            ("RESTATE_ADMIN_URL", &admin),
+        ];
+        settings.extend_from_slice(extra);
+        let mut stack = Stack::start_with(&settings, webhook_base, false).await;
+        stack.start_workflows().await;
+        self.register(&format!("http://127.0.0.1:{}", stack.workflows_port))
+            .await;
+        stack
+    }
+}
+
+async fn query_once(admin: &str, sql: &str) -> Option<Vec<Value>> {
+    let res = reqwest::Client::new()
+        .post(format!("{admin}/query"))
+        .header("accept", "application/json")
+        .json(&serde_json::json!({ "query": sql }))
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await
+        .ok()?;
+    if !res.status().is_success() {
+        return None;
+    }
+    let v: Value = res.json().await.ok()?;
+    v["rows"].as_array().cloned()
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(p) = node.proc.as_mut() {
+                p.kill9();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Another api replica of `stack` (same database, same Restate nodes, its own listener), as a
+/// load balancer would see it; served until the returned task is aborted.
+pub async fn api_replica(stack: &Stack) -> (String, tokio::task::JoinHandle<()>) {
+    let config = config::Config::load(config::Component::Api, &stack.env).expect("api config");
+    let app = handlers::build(config).await.expect("api replica");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = app.router.clone();
+    let task = tokio::spawn(async move {
+        server::serve(listener, router, std::future::pending())
+            .await
+            .unwrap();
+    });
+    (url, task)
+}
