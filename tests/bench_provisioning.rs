@@ -98,6 +98,31 @@ async fn bench_provisioning() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let wall = started.elapsed();
+    // Then Signal: registered for every active identity (the code arrives by SMS webhook).
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let (pending,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM identities WHERE status = 'active'
+             AND signal_status NOT IN ('registered', 'failed')",
+        )
+        .fetch_one(&stack.db.pool)
+        .await
+        .unwrap();
+        if pending == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{pending} Signal registrations unfinished after 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let signal_wall = started.elapsed();
+    let (signal_failed,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM identities WHERE signal_status = 'failed'")
+            .fetch_one(&stack.db.pool)
+            .await
+            .unwrap();
 
     // Per provisioning: identity created → activate step finished.
     let rows: Vec<(f64,)> = sqlx::query_as(
@@ -164,6 +189,10 @@ async fn bench_provisioning() {
 
     println!("provisioning benchmark: {n} concurrent, {latency} ms per provider call");
     println!("  wall time            {:.2} s", wall.as_secs_f64());
+    println!(
+        "  Signal registered    all {:.2} s after the start ({signal_failed} failed)",
+        signal_wall.as_secs_f64()
+    );
     println!(
         "  throughput           {:.1} provisionings/s",
         n as f64 / wall.as_secs_f64()

@@ -45,15 +45,16 @@ async fn stripe_setup_creates_the_catalogue_once_and_prints_the_ids() {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    let config = config::Config::load(config::Component::Sandbox, &sandbox_env).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sandbox = format!("http://{}", listener.local_addr().unwrap());
-    let router = sandbox::build(&config);
-    let server = tokio::spawn(async move {
-        server::serve(listener, router, std::future::pending())
-            .await
-            .unwrap();
-    });
+    let refs: Vec<(&str, &str)> = sandbox_env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let sb = common::sandbox::start_sandbox_with(&refs, |c| {
+        c.stripe.price_basic.clear();
+        c.stripe.price_pro.clear();
+    })
+    .await;
+    let sandbox = sb.url.clone();
 
     let mut env = sandbox_env.clone();
     env.insert("STRIPE_API_BASE".into(), format!("{sandbox}/stripe"));
@@ -120,5 +121,4 @@ async fn stripe_setup_creates_the_catalogue_once_and_prints_the_ids() {
     let (code, _, err) = setup(&env).await;
     assert_eq!(code, 2);
     assert!(err.contains("STRIPE_SECRET_KEY"), "{err}");
-    server.abort();
 }

@@ -187,7 +187,9 @@ async fn duplicate_and_replayed_events_change_nothing() {
             .await
             .unwrap();
     assert_eq!(before, after);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Every redelivery above was answered 200, which the api does only once it is done with
+    // the event (a hand-off to Restate included), and every event is recorded.
+    stack.all_events_processed().await;
     assert_eq!(stack.invocations("ProvisionIdentity/").await.len(), 1);
     stack.stop().await;
 }
@@ -321,7 +323,7 @@ async fn reordered_deliveries_end_in_stripes_latest_state() {
         stack.subscription_row(&s.user_id).await,
         Some(("basic".into(), "active".into()))
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    stack.all_events_processed().await;
     assert!(stack.invocations("IdentityLifecycle/").await.is_empty());
 
     // A plan change, then a cancellation and its paid final invoice, delivered newest first:
@@ -433,8 +435,9 @@ async fn a_plan_change_changes_the_plan_and_the_included_tokens() {
         Some("pro"),
         "the identity follows"
     );
-    // No lifecycle step for a plan change.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // No lifecycle step for a plan change (its event was answered and recorded: the api is
+    // done with it).
+    stack.all_events_processed().await;
     assert!(stack.invocations("IdentityLifecycle/").await.is_empty());
     stack.stop().await;
 }

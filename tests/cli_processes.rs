@@ -139,6 +139,15 @@ fn migrate_creates_a_missing_database() {
 }
 
 /// Pids of live processes whose parent is `parent`.
+/// The `poindexter proxy` child of `parent`, if one runs.
+fn proxy_child(parent: i32) -> Option<i32> {
+    children_of(parent).into_iter().find(|p| {
+        std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+            .unwrap_or_default()
+            .ends_with("proxy\0")
+    })
+}
+
 fn children_of(parent: i32) -> Vec<i32> {
     let mut out = vec![];
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -188,18 +197,21 @@ async fn dev_runs_the_whole_stack_and_stops_every_child() {
         kids.len() >= 5,
         "expected restate-server and four components, got {kids:?}"
     );
-    let proxy_pid = kids
-        .iter()
-        .copied()
-        .find(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/cmdline"))
-                .unwrap_or_default()
-                .ends_with("proxy\0")
-        })
-        .expect("proxy child");
+    let proxy_pid = proxy_child(dev.proc.pid()).expect("proxy child");
     // SAFETY: signalling a process this test tree started.
     unsafe { libc::kill(proxy_pid, libc::SIGKILL) };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A new proxy process (not the killed one still dying), and it serves.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if proxy_child(dev.proc.pid()).is_some_and(|p| p != proxy_pid) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the killed proxy was not restarted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     wait_healthy(&format!("{}/healthz", dev.proxy), Duration::from_secs(30)).await;
 
     // SIGTERM takes everything down: no child left, no port still open.

@@ -13,8 +13,12 @@ use common::comms::unreachable_restate;
 use ed25519_dalek::{Signer, SigningKey};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use uuid::Uuid;
+
+/// Telnyx gives a webhook 2 s to be answered (the handler keeps its hand-over to Restate
+/// inside it): a behaviour, not a performance figure.
+const TELNYX_BUDGET: Duration = Duration::from_secs(2);
 
 const SEED: [u8; 32] = *b"comms-test-telnyx-signing-seed-1";
 const OTHER_SEED: [u8; 32] = *b"someone-else-s-telnyx-signing-k!";
@@ -139,8 +143,9 @@ async fn a_signed_sms_is_stored_for_its_number_and_a_replay_changes_nothing() {
     let started = Instant::now();
     let res = deliver(&api, &delivery).await;
     assert!(
-        started.elapsed().as_millis() < 2000,
-        "Telnyx waits at most 2 s"
+        started.elapsed() < TELNYX_BUDGET,
+        "answered after Telnyx's 2 s: {:?}",
+        started.elapsed()
     );
     assert_eq!(res.status(), StatusCode::OK);
     let sms = listed(&api, &token).await;
@@ -286,8 +291,9 @@ async fn a_signal_code_for_a_pending_registration_is_handed_over_not_stored_and_
         )
         .await;
         assert!(
-            started.elapsed().as_millis() < 2000,
-            "answer within Telnyx's 2 s"
+            started.elapsed() < TELNYX_BUDGET,
+            "answered after Telnyx's 2 s: {:?}",
+            started.elapsed()
         );
         assert!(
             !err["error"]["message"].as_str().unwrap().contains("123"),

@@ -21,12 +21,12 @@ const SIGNAL_TEXT: &str = "signal-marker-e5a0 the door code is 4455";
 /// Stripe's test card, typed into the sandbox's hosted checkout page.
 const CARD_NUMBER: &str = "4242424242424242";
 
-/// Sends `req`; its answer must be a success, read as JSON.
-async fn ok_json(req: reqwest::RequestBuilder) -> Value {
+/// Sends `req`; its answer must have status `want`, read as JSON.
+async fn json_with(req: reqwest::RequestBuilder, want: u16) -> Value {
     let res = req.send().await.unwrap();
     let status = res.status();
     let v: Value = res.json().await.unwrap_or_default();
-    assert!(status.is_success(), "{status}: {v}");
+    assert_eq!(status, want, "{v}");
     v
 }
 
@@ -40,16 +40,18 @@ async fn secrets_prompts_and_message_bodies_never_reach_the_logs() {
     let http = reqwest::Client::new();
     let api = dev.api.clone();
 
-    let session = ok_json(
+    let session = json_with(
         http.post(format!("{api}/v1/auth/register"))
             .json(&json!({"email": "quiet@example.com", "password": PASSWORD})),
+        201,
     )
     .await;
     let first_refresh = session["refresh_token"].as_str().unwrap().to_owned();
     let first_access = session["access_token"].as_str().unwrap().to_owned();
-    let renewed = ok_json(
+    let renewed = json_with(
         http.post(format!("{api}/v1/auth/refresh"))
             .json(&json!({"refresh_token": first_refresh})),
+        200,
     )
     .await;
     let token = renewed["access_token"].as_str().unwrap().to_owned();
@@ -57,10 +59,11 @@ async fn secrets_prompts_and_message_bodies_never_reach_the_logs() {
 
     // Subscribe and pay with the test card on the hosted checkout page: the Stripe webhooks
     // provision the identity.
-    let checkout = ok_json(
+    let checkout = json_with(
         http.post(format!("{api}/v1/billing/subscribe"))
             .bearer_auth(&token)
             .json(&json!({"plan": "basic"})),
+        200,
     )
     .await;
     let browser = reqwest::Client::builder()
@@ -97,10 +100,11 @@ async fn secrets_prompts_and_message_bodies_never_reach_the_logs() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
 
-    let key = ok_json(
+    let key = json_with(
         http.post(format!("{api}/v1/api-keys"))
             .bearer_auth(&token)
             .json(&json!({"name": "dex"})),
+        201,
     )
     .await["key"]
         .as_str()
@@ -118,21 +122,24 @@ async fn secrets_prompts_and_message_bodies_never_reach_the_logs() {
         assert_eq!(res.status(), 200);
         res.bytes().await.unwrap();
     }
-    ok_json(
+    json_with(
         http.post(format!("{api}/v1/email/send"))
             .bearer_auth(&token)
             .json(&json!({"to": identity["email"], "subject": MAIL_SUBJECT, "body": MAIL_BODY})),
+        200,
     )
     .await;
-    ok_json(
+    json_with(
         http.get(format!("{api}/v1/email/inbox"))
             .bearer_auth(&token),
+        200,
     )
     .await;
-    ok_json(
+    json_with(
         http.post(format!("{api}/v1/signal/send"))
             .bearer_auth(&token)
             .json(&json!({"to": identity["phone"], "message": SIGNAL_TEXT})),
+        200,
     )
     .await;
     // A wrong password and a bad key are logged as refusals, not echoed.

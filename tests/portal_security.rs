@@ -691,10 +691,10 @@ async fn a_form_sent_after_the_session_ended_lands_on_a_page_after_log_in() {
         assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
         let next = res.location().unwrap().to_owned();
         let landed = browser.get(&next).await;
-        assert!(
-            landed.status == StatusCode::OK || landed.status == StatusCode::SEE_OTHER,
-            "after log-in the browser is sent to {next}, which answers {}: {:?}",
+        assert_eq!(
             landed.status,
+            StatusCode::OK,
+            "after log-in the browser is sent to {next}, a page that exists: {:?}",
             landed.body
         );
     }

@@ -64,11 +64,12 @@ async fn provider_connections_are_reused_and_closed_ones_replaced() {
     let closing = Forwarder::start(sandbox, Some(Duration::from_millis(100))).await;
     options.openai[0].base_url = format!("http://{}/openai/v1", closing.addr);
     let proxy = ps::RunningProxy::start(options).await;
-    for _ in 0..4 {
+    for i in 0..4 {
         let res = ps::post_chat(&proxy, &user.key, "gpt-4o-mini", false).await;
         assert_eq!(res.status(), 200);
         res.bytes().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // The pause: the provider closes the idle connection before the next request.
+        closing.wait_closed(i + 1).await;
     }
     assert_eq!(
         closing.accepted(),
@@ -88,6 +89,8 @@ async fn provider_connections_are_reused_and_closed_ones_replaced() {
 struct Forwarder {
     addr: SocketAddr,
     accepted: Arc<AtomicUsize>,
+    /// Connections it has closed (both sides), counted after the close.
+    closed: Arc<AtomicUsize>,
 }
 
 impl Forwarder {
@@ -95,22 +98,41 @@ impl Forwarder {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
-        let counted = accepted.clone();
+        let closed = Arc::new(AtomicUsize::new(0));
+        let (counted, ended) = (accepted.clone(), closed.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 counted.fetch_add(1, Ordering::SeqCst);
+                let ended = ended.clone();
                 tokio::spawn(async move {
                     if let Ok(server) = tokio::net::TcpStream::connect(to).await {
                         relay(client, server, idle).await;
                     }
+                    ended.fetch_add(1, Ordering::SeqCst);
                 });
             }
         });
-        Self { addr, accepted }
+        Self {
+            addr,
+            accepted,
+            closed,
+        }
     }
 
     fn accepted(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Waits until it has closed `n` connections.
+    async fn wait_closed(&self, n: usize) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.closed.load(Ordering::SeqCst) < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the provider never closed the idle connection"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }
 

@@ -53,8 +53,11 @@ async fn tokens_reach_the_client_as_they_are_produced() {
         }
         let total = started.elapsed();
         let first = first_content.expect("no content");
+        // The upstream needs 4 × 150 ms after its first token to produce the rest: a stream
+        // passed through shows the first token long before its end (two gaps are asked, so
+        // a slow machine has room); a buffered one shows it at the end.
         assert!(
-            first < Duration::from_millis(400) && total >= Duration::from_millis(600),
+            total.saturating_sub(first) >= Duration::from_millis(300),
             "{model}: first token after {first:?}, end after {total:?}: the stream was buffered"
         );
         assert!(String::from_utf8_lossy(&all).ends_with("data: [DONE]\n\n"));

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 async fn a_user_becomes_an_active_identity_with_email_phone_and_a_key() {
     let stack = Stack::start(&[]).await;
     let user = stack.user("happy@example.com").await;
-    let started = Instant::now();
     let first = stack.provision(user).await;
     // Started twice: the same identity and workflow, provisioned once.
     let second = stack.provision(user).await;
@@ -21,7 +20,6 @@ async fn a_user_becomes_an_active_identity_with_email_phone_and_a_key() {
     let identity = stack
         .wait_status(user, &["active"], Duration::from_secs(20))
         .await;
-    let took = started.elapsed();
     let email = identity.email.clone().unwrap();
     assert!(
         email.starts_with("dex-") && email.ends_with("@poindexter.ai"),
@@ -29,8 +27,6 @@ async fn a_user_becomes_an_active_identity_with_email_phone_and_a_key() {
     );
     let phone = identity.phone_number.clone().unwrap();
     assert!(phone.starts_with('+'));
-    eprintln!("provisioned in {took:?}");
-    assert!(took < Duration::from_secs(5), "provisioning took {took:?}");
 
     let (users, numbers) = stack.leftovers(user).await;
     assert_eq!(users.len(), 1, "{users:?}");
@@ -122,17 +118,21 @@ async fn a_terminal_failure_at_any_step_leaves_nothing_behind() {
     assert_eq!(identity.generation, failed.generation + 1);
     let (users, numbers) = stack.leftovers(user).await;
     assert_eq!((users.len(), numbers.len()), (1, 1));
-    // Retrying an active identity is refused.
+    // Retrying an active identity whose Signal is registered is refused: nothing failed.
+    stack
+        .wait_signal(user, "registered", Duration::from_secs(30))
+        .await;
     let res = stack
         .admin_post(
             &format!("/v1/admin/identities/{}/retry", identity.id),
             json!({}),
         )
         .await;
-    assert!(
-        res.status() == 409 || res.status() == 202,
+    assert_eq!(
+        res.status(),
+        409,
         "{}",
-        res.status()
+        res.text().await.unwrap_or_default()
     );
     stack.stop().await;
 }
@@ -190,7 +190,16 @@ async fn killing_the_workflows_process_or_restarting_restate_mid_saga_creates_no
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stack.kill_workflows();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Restate has seen the crash (the invocation waits to be retried) before the process is
+    // back, so the resume below really is a recovery.
+    let identity = stack.identity(user).await;
+    stack
+        .wait_invocation_status(
+            "ProvisionIdentity",
+            &format!("{}-g{}", identity.id, identity.generation),
+            "backing-off",
+        )
+        .await;
     stack.start_workflows().await;
 
     // Once the number step has started, restart restate-server itself.

@@ -62,7 +62,9 @@ async fn a_workspace_user_that_cannot_be_deleted_still_ends_the_rollback_failed(
     assert_eq!(left.len(), 1, "{left:?}");
     let what = left[0]["what"].as_str().unwrap();
     assert!(what.contains(users[0]["email"].as_str().unwrap()), "{what}");
-    let failed = audit(&stack, "identity.failed", identity.id).await;
+    let failed = stack
+        .wait_audit("identity.failed", json!({"identity_id": identity.id}))
+        .await;
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0]["left_behind"].as_array().unwrap().len(), 1);
     stack.stop().await;
@@ -103,7 +105,9 @@ async fn a_number_that_cannot_be_released_still_ends_deprovisioning_deleted() {
     let left = audit(&stack, "identity.left_behind", identity.id).await;
     assert_eq!(left.len(), 1, "{left:?}");
     assert!(left[0]["what"].as_str().unwrap().contains(&phone));
-    let done = audit(&stack, "identity.deleted", identity.id).await;
+    let done = stack
+        .wait_audit("identity.deleted", json!({"identity_id": identity.id}))
+        .await;
     assert_eq!(done.len(), 1, "{done:?}");
     assert_eq!(done[0]["left_behind"].as_array().unwrap().len(), 1);
     stack.stop().await;

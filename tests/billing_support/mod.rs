@@ -82,6 +82,26 @@ impl Stack {
             .unwrap_or_else(|| panic!("no {kind} event"))
     }
 
+    /// Asserts that the api has finished with every event the sandbox created: each was
+    /// answered 200 and is recorded in `webhook_events`. The api answers only after it has
+    /// handed any work to Restate, so this is the positive marker to wait for before
+    /// asserting that an event started nothing.
+    pub async fn all_events_processed(&self) {
+        for e in self.events().await {
+            let id = e["event"]["id"].as_str().unwrap().to_owned();
+            let answered = e["deliveries"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|s| s == 200));
+            assert!(answered, "event {id} not answered 200: {e}");
+            assert!(
+                db::webhook_events::seen(&self.db.pool, "stripe", &id)
+                    .await
+                    .unwrap(),
+                "event {id} answered but not recorded"
+            );
+        }
+    }
+
     /// Total of meter `event_name` for `customer` in the sandbox.
     pub async fn meter_total(&self, customer: &str, event_name: &str) -> i64 {
         let r = self.stripe_resources().await;

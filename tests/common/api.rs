@@ -12,7 +12,33 @@ pub struct TestApi {
     pub base: String,
     pub db: TestDb,
     pub client: Client,
-    server: tokio::task::JoinHandle<()>,
+    server: ApiServer,
+}
+
+/// The api serving in-process; it stops serving when this is dropped.
+pub struct ApiServer(tokio::task::JoinHandle<()>);
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Builds the api from exactly `vars` (its whole environment) and serves it on `listener`.
+/// Tests that must know the api's address before configuring it (webhook targets) bind the
+/// listener first.
+pub async fn serve_api(
+    listener: tokio::net::TcpListener,
+    vars: &HashMap<String, String>,
+) -> ApiServer {
+    let config = config::Config::load(config::Component::Api, vars).expect("api config");
+    let app = handlers::build(config).await.expect("build api");
+    let router = app.router.clone();
+    ApiServer(tokio::spawn(async move {
+        server::serve(listener, router, std::future::pending())
+            .await
+            .unwrap();
+    }))
 }
 
 /// Environment for an api pointed at `db_url` (other values at their defaults).
@@ -54,16 +80,9 @@ impl TestApi {
         for (k, v) in env {
             vars.insert(k.to_string(), v.to_string());
         }
-        let config = config::Config::load(config::Component::Api, &vars).expect("config");
-        let app = handlers::build(config).await.expect("build api");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let router = app.router.clone();
-        let server = tokio::spawn(async move {
-            server::serve(listener, router, std::future::pending())
-                .await
-                .unwrap();
-        });
+        let server = serve_api(listener, &vars).await;
         Self {
             base,
             db,
@@ -72,8 +91,9 @@ impl TestApi {
         }
     }
 
+    /// Stops serving and drops the database.
     pub async fn stop(self) {
-        self.server.abort();
+        drop(self.server);
         self.db.drop().await;
     }
 

@@ -1,11 +1,15 @@
-//! Each test gets its own database, created and migrated from scratch and dropped afterwards,
-//! so tests run in parallel and leave nothing behind.
+//! Each test gets its own database, created and migrated from scratch and dropped when the
+//! test is done with it, so tests run in parallel and leave nothing behind.
 
 use sqlx::PgPool;
 
+/// A fresh database, dropped when this goes out of scope (or by `drop().await`, which also
+/// closes the pool first). A panicking test keeps its database for inspection; `scripts/test`
+/// cleans such leftovers.
 pub struct TestDb {
     pub url: String,
     pub pool: PgPool,
+    dropped: bool,
 }
 
 /// Server to create test databases on; `TEST_DATABASE_SERVER` overrides.
@@ -21,15 +25,42 @@ impl TestDb {
         let pool = db::create_and_migrate(&url)
             .await
             .expect("create test database");
-        Self { url, pool }
+        Self {
+            url,
+            pool,
+            dropped: false,
+        }
     }
 
-    /// Drops the database (call at the end of the test; a panicking test leaves it for
-    /// inspection and `scripts/test` cleans leftovers).
-    pub async fn drop(self) {
+    /// Drops the database now, closing the pool first.
+    pub async fn drop(mut self) {
         self.pool.close().await;
         db::drop_database(&self.url)
             .await
             .expect("drop test database");
+        self.dropped = true;
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if self.dropped || std::thread::panicking() {
+            return;
+        }
+        // Drop cannot await, and the test's runtime may be single-threaded and busy dropping
+        // us: a runtime of its own on a thread of its own. The drop is forced, so the pool's
+        // still-open connections do not hold it up.
+        let url = self.url.clone();
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(db::drop_database(&url))
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test database {}: {dropped:?}", self.url);
+        }
     }
 }

@@ -5,7 +5,7 @@
 //! start it; each adds helpers of its own in an `impl Stack` block.
 #![allow(dead_code)]
 
-use super::api::{api_env, ADMIN_TOKEN};
+use super::api::{api_env, serve_api, ApiServer, ADMIN_TOKEN};
 use super::db::TestDb;
 use super::ports::free_port;
 use super::process::{wait_healthy, Proc};
@@ -29,7 +29,7 @@ pub struct Stack {
     pub env: HashMap<String, String>,
     pub api: String,
     pub http: reqwest::Client,
-    api_task: tokio::task::JoinHandle<()>,
+    api_server: ApiServer,
 }
 
 impl Stack {
@@ -114,14 +114,7 @@ impl Stack {
             env.entry(d.name.to_string()).or_insert(d.value);
         }
 
-        let config = config::Config::load(config::Component::Api, &env).expect("api config");
-        let app = handlers::build(config).await.expect("api");
-        let router = app.router.clone();
-        let api_task = tokio::spawn(async move {
-            server::serve(api_listener, router, std::future::pending())
-                .await
-                .unwrap();
-        });
+        let api_server = serve_api(api_listener, &env).await;
         let mut stack = Self {
             db,
             sandbox,
@@ -131,7 +124,7 @@ impl Stack {
             env,
             api,
             http: reqwest::Client::new(),
-            api_task,
+            api_server,
         };
         if stack.restate.is_some() {
             stack.start_workflows().await;
@@ -169,9 +162,15 @@ impl Stack {
 
     pub async fn stop(mut self) {
         self.kill_workflows();
-        self.api_task.abort();
-        drop(self.restate.take());
-        self.db.drop().await;
+        let Self {
+            db,
+            api_server,
+            restate,
+            ..
+        } = self;
+        drop(api_server);
+        drop(restate);
+        db.drop().await;
     }
 
     /// Registers a user straight in the database (accounts are tested elsewhere).
@@ -262,6 +261,52 @@ impl Stack {
                 "signal stuck at {} ({:?}); wanted {want}",
                 i.signal_status,
                 i.signal_failure_reason
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until Restate reports `service/key/run` in `status` (`sys_invocation.status`:
+    /// running, backing-off, suspended, completed...).
+    pub async fn wait_invocation_status(&self, service: &str, key: &str, status: &str) {
+        let sql = format!(
+            "SELECT status FROM sys_invocation WHERE target_service_name = '{service}' \
+             AND target_service_key = '{key}' AND target_handler_name = 'run'"
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let rows = self.restate().query(&sql).await;
+            if rows.iter().any(|r| r["status"] == status) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{service}/{key}/run never {status}: {rows:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The audit entries `action` holds whose detail contains `detail`, once there is at least
+    /// one (30 s at most). A saga writes its closing audit entry just after the identity's
+    /// terminal status, so a test that saw the status waits for the entry.
+    pub async fn wait_audit(&self, action: &str, detail: Value) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let rows: Vec<(Value,)> = sqlx::query_as(
+                "SELECT detail FROM audit_log WHERE action = $1 AND detail @> $2 ORDER BY id",
+            )
+            .bind(action)
+            .bind(&detail)
+            .fetch_all(&self.db.pool)
+            .await
+            .unwrap();
+            if !rows.is_empty() {
+                return rows.into_iter().map(|(d,)| d).collect();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {action} audit entry with {detail}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

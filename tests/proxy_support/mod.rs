@@ -12,20 +12,13 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-/// A sandbox (provider emulators) serving on a free loopback port.
+/// The test harness's sandbox (provider emulators, `common::sandbox`), by its address.
 pub async fn start_sandbox() -> SocketAddr {
-    let config = config::Config::load(
-        config::Component::Sandbox,
-        &std::collections::HashMap::<String, String>::new(),
-    )
-    .unwrap();
-    let app = sandbox::build(&config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    addr
+    let sb = crate::common::sandbox::start_sandbox(&[]).await;
+    sb.url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("the sandbox's address")
 }
 
 /// Sets the sandbox's AI behaviour (`PUT /_sandbox/ai`).

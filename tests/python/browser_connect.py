@@ -52,7 +52,14 @@ class Dex:
 
         class Callback(BaseHTTPRequestHandler):
             def do_GET(self):
-                q = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+                url = urllib.parse.urlparse(self.path)
+                # The browser also asks this origin for /favicon.ico: only the callback counts,
+                # or that request would overwrite what the callback received.
+                if url.path != "/callback":
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                q = urllib.parse.parse_qs(url.query)
                 dex.params = {k: v[0] for k, v in q.items()}
                 dex.arrived.set()
                 self.send_response(200)
