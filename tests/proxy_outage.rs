@@ -142,7 +142,7 @@ async fn usage_survives_a_database_outage_exactly_once() {
         .unwrap();
     let spilled: f64 = metrics
         .lines()
-        .find(|l| l.starts_with("proxy_usage_spilled_total"))
+        .find(|l| l.starts_with("poindexter_usage_spilled_events_total"))
         .and_then(|l| l.split_whitespace().last())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);

@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod oauth;
 pub mod openapi;
+pub mod ops_gauges;
 pub mod orchestration;
 pub mod portal;
 pub mod routes;
@@ -74,6 +75,7 @@ pub async fn build(config: config::Config) -> anyhow::Result<App> {
             .key_usage
             .spawn_flusher(pool.clone(), Duration::from_secs(5)),
         spawn_throttle_pruner(state.throttle.clone()),
+        ops_gauges::spawn(pool.clone(), state.restate.clone()),
     ];
     Ok(App {
         router: router(state.clone()),

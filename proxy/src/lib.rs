@@ -7,6 +7,8 @@ mod billing;
 pub mod catalog;
 mod conn_pool;
 mod errors;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz_api;
 mod json_scan;
 mod keys;
 pub mod options;

@@ -103,6 +103,7 @@ impl ProvisionIdentity {
                 for step in STEPS {
                     progress(&deps, id, step, "pending", None).await;
                 }
+                crate::metrics::provisioning_started();
                 Ok(())
             }
         })
@@ -184,6 +185,7 @@ impl ProvisionIdentity {
                         )
                         .await
                         .map_err(fail)?;
+                        crate::metrics::provisioning_failed();
                         Ok(())
                     }
                 })
@@ -408,6 +410,7 @@ impl ProvisionIdentity {
                 db::identities::set_status(&deps.pool, id, "active", None)
                     .await
                     .map_err(fail)?;
+                crate::metrics::provisioning_succeeded(&deps.pool, id).await;
                 Ok(())
             })
             .name("activate")
