@@ -119,8 +119,7 @@ async fn metrics_show_the_traffic_and_every_dashboard_query_names_an_exported_me
         synced.status()
     );
 
-    // The api refreshes its gauges from Postgres and Restate every 15 s (Restate may have
-    // been starting at the first round).
+    // The api reads its gauges from Postgres and Restate when scraped.
     let api_text = wait_for(Duration::from_secs(40), || async {
         let text = scrape(&api).await;
         let up = text.contains("poindexter_restate_admin_up 1\n");

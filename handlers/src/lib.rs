@@ -75,7 +75,6 @@ pub async fn build(config: config::Config) -> anyhow::Result<App> {
             .key_usage
             .spawn_flusher(pool.clone(), Duration::from_secs(5)),
         spawn_throttle_pruner(state.throttle.clone()),
-        ops_gauges::spawn(pool.clone(), state.restate.clone()),
     ];
     Ok(App {
         router: router(state.clone()),
@@ -115,15 +114,20 @@ pub fn router(state: AppState) -> Router {
             )),
         )
         .split_for_parts();
-    let spec = Arc::new(spec);
+    let spec = Arc::new(openapi::with_error_responses(spec));
     let pool = state.pool.clone();
-    let readiness = Readiness::new().check(
-        "postgres",
-        Arc::new(move || {
-            let pool = pool.clone();
-            async move { db::ping(&pool).await }.boxed()
-        }),
-    );
+    let readiness = Readiness::new()
+        .check(
+            "postgres",
+            Arc::new(move || {
+                let pool = pool.clone();
+                async move { db::ping(&pool).await }.boxed()
+            }),
+        )
+        .on_scrape(ops_gauges::on_scrape(
+            state.pool.clone(),
+            state.restate.clone(),
+        ));
     api.route(
         "/openapi.json",
         get(move || async move { Json(spec.as_ref().clone()) }),

@@ -1,5 +1,5 @@
-//! Gauges an operator watches that no single request updates, refreshed by the api every
-//! `EVERY` (and once at start, so they are there on the first scrape):
+//! Gauges an operator watches that no single request updates, read when `/metrics` is
+//! scraped (so nothing is queried while nobody watches):
 //! - `poindexter_signal_registrations_waiting`: identities whose Signal registration waits
 //!   for a code or a captcha;
 //! - `poindexter_usage_sync_last_success_timestamp_seconds`: when a usage sync last recorded
@@ -11,18 +11,16 @@
 //! the same truth and a restart loses nothing (dashboards take `max` across replicas).
 
 use crate::orchestration::Restate;
-use std::time::Duration;
+use futures::FutureExt;
+use server::health::ScrapeHook;
+use std::sync::Arc;
 
-pub const EVERY: Duration = Duration::from_secs(15);
-
-pub fn spawn(pool: sqlx::PgPool, restate: Restate) -> tokio::task::JoinHandle<()> {
+/// The hook `/metrics` runs before it answers; also shows the webhook counters alerts watch.
+pub fn on_scrape(pool: sqlx::PgPool, restate: Restate) -> ScrapeHook {
     server::metrics::register_webhooks();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(EVERY);
-        loop {
-            tick.tick().await;
-            refresh(&pool, &restate).await;
-        }
+    Arc::new(move || {
+        let (pool, restate) = (pool.clone(), restate.clone());
+        async move { refresh(&pool, &restate).await }.boxed()
     })
 }
 
