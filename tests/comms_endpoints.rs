@@ -562,7 +562,7 @@ async fn an_identity_that_is_not_active_gets_409_and_no_identity_gets_409_too() 
     let w = world().await;
     let pool = &w.api.db.pool;
     for status in ["provisioning", "suspended", "failed"] {
-        db::identities::set_status(pool, w.a.identity_id, status, None)
+        db::identities::set_status(pool, w.a.identity_id, status.parse().unwrap(), None)
             .await
             .unwrap();
         for (method, path, body) in endpoints(&w) {
@@ -607,12 +607,22 @@ async fn an_identity_that_is_not_active_gets_409_and_no_identity_gets_409_too() 
     }
 
     // Active again, but Signal not registered: Signal answers 409, mail works.
-    db::identities::set_status(pool, w.a.identity_id, "active", None)
-        .await
-        .unwrap();
-    db::identities::set_signal(pool, w.a.identity_id, "pending", None)
-        .await
-        .unwrap();
+    db::identities::set_status(
+        pool,
+        w.a.identity_id,
+        db::status::IdentityStatus::Active,
+        None,
+    )
+    .await
+    .unwrap();
+    db::identities::set_signal(
+        pool,
+        w.a.identity_id,
+        db::status::SignalStatus::Pending,
+        None,
+    )
+    .await
+    .unwrap();
     let err = expect_error(
         w.api
             .post(
@@ -879,7 +889,7 @@ async fn the_openapi_contract_lists_every_communication_route() {
     db::identities::set_workspace_user(pool, identity.id, Some("dex-x@poindexter.ai"), None, None)
         .await
         .unwrap();
-    db::identities::set_status(pool, identity.id, "active", None)
+    db::identities::set_status(pool, identity.id, db::status::IdentityStatus::Active, None)
         .await
         .unwrap();
     let err = expect_error(

@@ -73,7 +73,7 @@ async fn a_code_for_a_pending_registration_becomes_one_submit_code_invocation() 
     db::identities::set_number(pool, identity.id, Some(number), Some("num-1"))
         .await
         .unwrap();
-    db::identities::set_signal(pool, identity.id, "pending", None)
+    db::identities::set_signal(pool, identity.id, db::status::SignalStatus::Pending, None)
         .await
         .unwrap();
 

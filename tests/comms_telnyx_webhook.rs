@@ -47,10 +47,10 @@ async fn identity(api: &TestApi, login: &str, number: &str, signal: &str) -> (St
     db::identities::set_number(pool, id, Some(number), Some("num-1"))
         .await
         .unwrap();
-    db::identities::set_signal(pool, id, signal, None)
+    db::identities::set_signal(pool, id, signal.parse().unwrap(), None)
         .await
         .unwrap();
-    db::identities::set_status(pool, id, "active", None)
+    db::identities::set_status(pool, id, db::status::IdentityStatus::Active, None)
         .await
         .unwrap();
     (session.access, id)

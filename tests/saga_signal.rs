@@ -209,3 +209,35 @@ async fn deprovisioning_during_a_registration_leaves_no_signal_account() {
     assert!(left.is_empty(), "signal account left: {left:?}");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redeploy_with_other_settings_does_not_change_an_inflight_registration() {
+    let (relay, mut rx) = start_receiver().await;
+    // Codes go to the relay and are never forwarded: every round times out.
+    let mut stack = Stack::start_with_webhooks(
+        &[
+            ("SIGNAL_CODE_TIMEOUT_SECS", "2"),
+            ("SIGNAL_MAX_ROUNDS", "2"),
+            ("SIGNAL_BACKOFF_MS", "100"),
+        ],
+        Some(&relay),
+    )
+    .await;
+    let user = stack.user("redeploy@example.com").await;
+    stack.provision(user).await;
+    // Round 1 asked for a code: the registration is in flight.
+    next_code_sms(&mut rx).await;
+
+    // Redeployed with one round only. The in-flight registration keeps the two rounds it
+    // started with: a second code is asked for, and it fails after two rounds.
+    stack.kill_workflows();
+    stack.env.insert("SIGNAL_MAX_ROUNDS".into(), "1".into());
+    stack.start_workflows().await;
+    next_code_sms(&mut rx).await;
+    let identity = stack
+        .wait_signal(user, "failed", Duration::from_secs(30))
+        .await;
+    let reason = identity.signal_failure_reason.unwrap();
+    assert!(reason.contains("after 2 rounds"), "{reason}");
+    stack.stop().await;
+}

@@ -1,5 +1,6 @@
 //! The `identities` table and its per-step provisioning progress.
 
+use crate::status::{IdentityStatus, SignalStatus, StepStatus};
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
@@ -10,13 +11,13 @@ pub struct Identity {
     pub user_id: Uuid,
     pub short_id: String,
     pub generation: i32,
-    pub status: String,
+    pub status: IdentityStatus,
     pub plan: Option<String>,
     pub email: Option<String>,
     pub google_user_id: Option<String>,
     pub phone_number: Option<String>,
     pub telnyx_number_id: Option<String>,
-    pub signal_status: String,
+    pub signal_status: SignalStatus,
     pub signal_failure_reason: Option<String>,
     pub failure_reason: Option<String>,
     pub workflow_id: Option<String>,
@@ -126,7 +127,7 @@ pub async fn begin_provisioning(
                 fresh: true,
             }
         }
-        Some(i) if i.status == "failed" || i.status == "deleted" => {
+        Some(i) if matches!(i.status, IdentityStatus::Failed | IdentityStatus::Deleted) => {
             sqlx::query("DELETE FROM provisioning_steps WHERE identity_id = $1")
                 .bind(i.id)
                 .execute(&mut *tx)
@@ -158,7 +159,7 @@ pub async fn begin_provisioning(
 pub async fn set_status(
     pool: &PgPool,
     id: Uuid,
-    status: &str,
+    status: IdentityStatus,
     failure_reason: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE identities SET status = $2, failure_reason = $3, updated_at = now(),
@@ -228,7 +229,7 @@ pub async fn set_number(
 pub async fn set_signal(
     pool: &PgPool,
     id: Uuid,
-    status: &str,
+    status: SignalStatus,
     reason: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE identities SET signal_status = $2, signal_failure_reason = $3, updated_at = now() WHERE id = $1")
@@ -244,7 +245,7 @@ pub async fn set_signal(
 pub struct Step {
     pub step: String,
     pub position: i32,
-    pub status: String,
+    pub status: StepStatus,
     pub attempts: i32,
     pub detail: Option<String>,
     pub started_at: Option<DateTime<Utc>>,
@@ -257,7 +258,7 @@ pub async fn record_step(
     identity_id: Uuid,
     step: &str,
     position: i32,
-    status: &str,
+    status: StepStatus,
     detail: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -313,7 +314,7 @@ pub async fn set_signal_if_wanted(
     pool: &PgPool,
     id: Uuid,
     number: &str,
-    status: &str,
+    status: SignalStatus,
     reason: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
     let updated = sqlx::query(

@@ -10,6 +10,7 @@ pub mod partitions;
 pub mod portal_sessions;
 pub mod refresh_tokens;
 pub mod signal_messages;
+pub mod status;
 pub mod stripe_customers;
 pub mod subscriptions;
 pub mod usage;

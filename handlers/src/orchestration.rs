@@ -7,6 +7,7 @@
 use serde_json::{json, Value};
 use std::time::Duration;
 use uuid::Uuid;
+use workflows::contract::{self, Invocation};
 
 #[derive(Clone)]
 pub struct Restate {
@@ -44,13 +45,12 @@ impl Restate {
     /// Fire-and-forget invocation (`…/send`); returns the invocation id.
     pub async fn send(
         &self,
-        path: &str,
+        invocation: &Invocation,
         idempotency_key: Option<&str>,
-        body: &Value,
     ) -> Result<String, OrchestrationError> {
-        let res = self
-            .post(&format!("{path}/send"), idempotency_key, body)
-            .await?;
+        let path = format!("{}/send", invocation.path);
+        let body = invocation.body.clone().unwrap_or(Value::Null);
+        let res = self.post(&path, idempotency_key, &body).await?;
         Ok(res["invocationId"].as_str().unwrap_or_default().to_owned())
     }
 
@@ -84,11 +84,11 @@ impl Restate {
     /// Request/response invocation, waiting for the handler's result.
     pub async fn call(
         &self,
-        path: &str,
+        invocation: &Invocation,
         idempotency_key: Option<&str>,
-        body: &Value,
     ) -> Result<Value, OrchestrationError> {
-        self.post(path, idempotency_key, body).await
+        let body = invocation.body.clone().unwrap_or(Value::Null);
+        self.post(&invocation.path, idempotency_key, &body).await
     }
 
     async fn post(
@@ -135,13 +135,14 @@ impl Restate {
         tracing::info!(%user_id, trigger = idempotency_key, fresh = begun.fresh, "provisioning requested");
         let identity = begun.identity;
         let key = workflow_key(&identity);
-        self.send(
-            &format!("ProvisionIdentity/{key}/run"),
-            // A workflow key runs once; Restate refuses an idempotency key on top of it.
-            None,
-            &json!({ "identity_id": identity.id, "user_id": user_id, "plan": plan.as_str() }),
-        )
-        .await?;
+        let req = contract::ProvisionRequest {
+            identity_id: identity.id,
+            user_id,
+            plan,
+        };
+        // A workflow key runs once; Restate refuses an idempotency key on top of it.
+        self.send(&contract::provision(&req, identity.generation), None)
+            .await?;
         if identity.workflow_id.as_deref() != Some(key.as_str()) {
             db::identities::set_workflow(&self.pool, identity.id, &key).await?;
         }
@@ -154,7 +155,8 @@ impl Restate {
         user_id: Uuid,
         idempotency_key: &str,
     ) -> Result<String, OrchestrationError> {
-        self.lifecycle(user_id, "suspend", idempotency_key).await
+        self.send(&contract::suspend(user_id), Some(idempotency_key))
+            .await
     }
 
     /// Exactly reverses `suspend`.
@@ -163,22 +165,8 @@ impl Restate {
         user_id: Uuid,
         idempotency_key: &str,
     ) -> Result<String, OrchestrationError> {
-        self.lifecycle(user_id, "resume", idempotency_key).await
-    }
-
-    /// `IdentityLifecycle/{user}/{handler}` (no input), once per idempotency key.
-    async fn lifecycle(
-        &self,
-        user_id: Uuid,
-        handler: &str,
-        idempotency_key: &str,
-    ) -> Result<String, OrchestrationError> {
-        self.send(
-            &format!("IdentityLifecycle/{user_id}/{handler}"),
-            Some(idempotency_key),
-            &Value::Null,
-        )
-        .await
+        self.send(&contract::resume(user_id), Some(idempotency_key))
+            .await
     }
 
     /// Revokes access and removes every provider resource of the user's identity.
@@ -199,20 +187,15 @@ impl Restate {
         identity: &db::identities::Identity,
         idempotency_key: &str,
     ) -> Result<String, OrchestrationError> {
-        let key = workflow_key(identity);
         tracing::info!(identity_id = %identity.id, trigger = idempotency_key, "deprovisioning requested");
-        self.send(
-            &format!("DeprovisionIdentity/{key}/run"),
-            None,
-            &json!({ "identity_id": identity.id }),
-        )
-        .await
+        let invocation = contract::deprovision(identity.id, identity.generation);
+        self.send(&invocation, None).await
     }
 }
 
 /// `ProvisionIdentity` key of the identity's current generation.
 pub fn workflow_key(identity: &db::identities::Identity) -> String {
-    format!("{}-g{}", identity.id, identity.generation)
+    contract::identity_key(identity.id, identity.generation)
 }
 
 impl OrchestrationError {

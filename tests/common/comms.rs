@@ -97,9 +97,14 @@ pub async fn seed(
         .await
         .unwrap()
         .identity;
-    db::identities::set_status(pool, identity.id, "provisioning", None)
-        .await
-        .unwrap();
+    db::identities::set_status(
+        pool,
+        identity.id,
+        db::status::IdentityStatus::Provisioning,
+        None,
+    )
+    .await
+    .unwrap();
 
     let google = sb.google();
     let email = google.workspace_address(&identity.short_id);
@@ -131,7 +136,7 @@ pub async fn seed(
         .await
         .unwrap();
 
-    db::identities::set_signal(pool, identity.id, "pending", None)
+    db::identities::set_signal(pool, identity.id, db::status::SignalStatus::Pending, None)
         .await
         .unwrap();
     let signal = sb.signal();
@@ -155,10 +160,15 @@ pub async fn seed(
         }
     };
     signal.verify(&number, &code, None).await.unwrap();
-    db::identities::set_signal(pool, identity.id, "registered", None)
-        .await
-        .unwrap();
-    db::identities::set_status(pool, identity.id, "active", None)
+    db::identities::set_signal(
+        pool,
+        identity.id,
+        db::status::SignalStatus::Registered,
+        None,
+    )
+    .await
+    .unwrap();
+    db::identities::set_status(pool, identity.id, db::status::IdentityStatus::Active, None)
         .await
         .unwrap();
 

@@ -1,4 +1,4 @@
-//! DeprovisionIdentity (workflow, key `{identity_id}-g{generation}`): revoke API keys and OAuth
+//! DeprovisionIdentity (workflow, key `contract::identity_key`): revoke API keys and OAuth
 //! grants, unregister Signal, release the number, suspend the Workspace user, wait out the
 //! retention period on a durable timer, delete the user, mark the identity `deleted`. Every
 //! step is idempotent ("not found" counts as done) and retried until it succeeds (`step::undo`).
@@ -10,8 +10,10 @@
 //! does not stop it: the workflow notes it (`cancel_ignored` in the `identity.deleted` audit
 //! entry) and finishes, the rest of the retention wait included.
 
+use crate::contract::DeprovisionRequest;
 use crate::deps::SharedDeps;
 use crate::step::{fail, is_cancel, must_finish, release_numbers, undo, undone, Undone};
+use db::status::{IdentityStatus, SignalStatus};
 use restate_sdk::prelude::*;
 use uuid::Uuid;
 
@@ -23,11 +25,6 @@ impl DeprovisionIdentity {
     pub fn new(deps: SharedDeps) -> Self {
         Self { deps }
     }
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct DeprovisionRequest {
-    pub identity_id: Uuid,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -56,14 +53,14 @@ impl DeprovisionIdentity {
                 let i = i.ok_or_else(|| TerminalError::new("identity does not exist"))?;
                 // Before Signal is unregistered below: a registration that records its state
                 // after this mark sees it and undoes its own work (SignalRegistration).
-                db::identities::set_status(&deps.pool, id, "deprovisioning", None)
+                db::identities::set_status(&deps.pool, id, IdentityStatus::Deprovisioning, None)
                     .await
                     .map_err(fail)?;
                 Ok(Json(Target {
                     user_id: i.user_id,
                     email: i.email.clone(),
                     phone: i.phone_number.clone(),
-                    reference: format!("{}-g{}", i.id, i.generation),
+                    reference: crate::contract::identity_key(i.id, i.generation),
                 }))
             }
         })
@@ -111,9 +108,14 @@ impl DeprovisionIdentity {
                 async move {
                     let done = undone(deps.signal.unregister(&phone, true).await)?;
                     if matches!(done, Undone::Done) {
-                        db::identities::set_signal(&deps.pool, id, "unregistered", None)
-                            .await
-                            .map_err(fail)?;
+                        db::identities::set_signal(
+                            &deps.pool,
+                            id,
+                            SignalStatus::Unregistered,
+                            None,
+                        )
+                        .await
+                        .map_err(fail)?;
                     }
                     Ok(Json(done))
                 }
@@ -182,9 +184,14 @@ impl DeprovisionIdentity {
                     .await
                     .map_err(fail)?;
                 }
-                db::identities::set_status(&deps.pool, id, "deleted", reason.as_deref())
-                    .await
-                    .map_err(fail)?;
+                db::identities::set_status(
+                    &deps.pool,
+                    id,
+                    IdentityStatus::Deleted,
+                    reason.as_deref(),
+                )
+                .await
+                .map_err(fail)?;
                 db::audit::record(
                     &deps.pool,
                     "DeprovisionIdentity",

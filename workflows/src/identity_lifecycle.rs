@@ -6,6 +6,7 @@
 use crate::deps::SharedDeps;
 use crate::signal_receiver::SignalReceiverClient;
 use crate::step::{done_if_gone, fail, until_done};
+use db::status::IdentityStatus;
 use restate_sdk::prelude::*;
 use uuid::Uuid;
 
@@ -24,7 +25,7 @@ impl IdentityLifecycle {
 struct Suspension {
     identity_id: Uuid,
     /// The identity status before (only `active` identities are suspended).
-    previous_status: String,
+    previous_status: IdentityStatus,
     workspace_email: Option<String>,
 }
 
@@ -48,13 +49,13 @@ impl IdentityLifecycle {
                 let i = db::identities::find_by_user(&deps.pool, user_id)
                     .await
                     .map_err(fail)?;
-                Ok(Json(i.filter(|i| i.status == "active").map(|i| {
-                    Suspension {
+                Ok(Json(i.filter(|i| i.status == IdentityStatus::Active).map(
+                    |i| Suspension {
                         identity_id: i.id,
                         previous_status: i.status,
                         workspace_email: i.email,
-                    }
-                })))
+                    },
+                )))
             })
             .name("load identity")
             .retry_policy(until_done())
@@ -68,9 +69,14 @@ impl IdentityLifecycle {
         let deps = self.deps.clone();
         let id = s.identity_id;
         ctx.run(|| async move {
-            db::identities::set_status(&deps.pool, id, "suspended", Some("payment failed"))
-                .await
-                .map_err(fail)?;
+            db::identities::set_status(
+                &deps.pool,
+                id,
+                IdentityStatus::Suspended,
+                Some("payment failed"),
+            )
+            .await
+            .map_err(fail)?;
             Ok(())
         })
         .name("stop access")
@@ -100,12 +106,12 @@ impl IdentityLifecycle {
                 .await?;
         }
         let deps = self.deps.clone();
-        let (id, previous) = (s.identity_id, s.previous_status.clone());
+        let (id, previous) = (s.identity_id, s.previous_status);
         ctx.run(|| async move {
             // Only undo our own suspension: a deprovisioning that started since wins.
             let current = db::identities::find(&deps.pool, id).await.map_err(fail)?;
-            if current.is_some_and(|i| i.status == "suspended") {
-                db::identities::set_status(&deps.pool, id, &previous, None)
+            if current.is_some_and(|i| i.status == IdentityStatus::Suspended) {
+                db::identities::set_status(&deps.pool, id, previous, None)
                     .await
                     .map_err(fail)?;
             }
@@ -119,7 +125,7 @@ impl IdentityLifecycle {
         let number = ctx
             .run(|| async move {
                 let i = db::identities::find(&deps.pool, id).await.map_err(fail)?;
-                Ok(i.filter(|i| i.status == "active")
+                Ok(i.filter(|i| i.status == IdentityStatus::Active)
                     .and_then(|i| i.phone_number)
                     .unwrap_or_default())
             })

@@ -1,5 +1,6 @@
 //! The Restate services: durable, journaled workflows served to restate-server over HTTP.
 
+pub mod contract;
 mod deprovision_identity;
 mod deps;
 mod identity_lifecycle;
@@ -13,11 +14,11 @@ mod usage_scheduler;
 mod usage_sync;
 mod usage_sync_schedule;
 
-pub use deprovision_identity::{DeprovisionIdentity, DeprovisionRequest};
+pub use deprovision_identity::DeprovisionIdentity;
 pub use identity_lifecycle::IdentityLifecycle;
-pub use provision_identity::{ProvisionIdentity, ProvisionOutcome, ProvisionRequest};
+pub use provision_identity::{ProvisionIdentity, Step};
 pub use signal_receiver::SignalReceiver;
-pub use signal_registration::{SignalRegistration, SignalRequest};
+pub use signal_registration::SignalRegistration;
 pub use usage_scheduler::{EnsurePartitions, PartitionReport, UsageScheduler};
 pub use usage_sync::{SyncReport, UsageSync};
 

@@ -1,15 +1,17 @@
-//! ProvisionIdentity (workflow, key `{identity_id}-g{generation}`): Workspace user → encrypted
-//! credentials → phone number with messaging → SignalRegistration → active with an API key.
-//! Each provider call is a named `ctx.run` step whose compensation is registered first; a
-//! terminal failure, or an operator's cancel, runs the compensations in reverse, each until
-//! done (`step::undo`; what cannot be undone is reported, never fatal), and marks the identity
-//! `failed` with the reason. Signal failing later does not roll anything back.
+//! ProvisionIdentity (workflow, key `contract::identity_key`): the steps of SPEC's provisioning,
+//! each one line beside what undoes it. A terminal failure, or an operator's cancel, runs the
+//! registered compensations in reverse, each until done (`step::undo`; what cannot be undone is
+//! reported, never fatal), and marks the identity `failed` with the reason. Signal failing later
+//! does not roll anything back: its registration runs on its own.
 
+use crate::contract::{self, ProvisionOutcome, ProvisionRequest, SignalRequest};
 use crate::deps::SharedDeps;
 use crate::saga::Compensation;
-use crate::signal_registration::{SignalRegistrationClient, SignalRequest};
-use crate::step::{fail, is_cancel, must_finish, provider_policy, undo, until_done};
+use crate::signal_registration::SignalRegistrationClient;
+use crate::step::{fail, is_cancel, must_finish, provider_policy, undo, until_done, StepFailure};
+use db::status::{IdentityStatus, SignalStatus, StepStatus};
 use restate_sdk::prelude::*;
+use std::future::Future;
 use uuid::Uuid;
 
 pub struct ProvisionIdentity {
@@ -22,58 +24,153 @@ impl ProvisionIdentity {
     }
 }
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ProvisionRequest {
-    pub identity_id: Uuid,
-    pub user_id: Uuid,
-    pub plan: String,
+/// The steps in order, as `/v1/identity/status` lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    WorkspaceUser,
+    Credentials,
+    PhoneNumber,
+    Messaging,
+    Signal,
+    Activate,
 }
 
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct ProvisionOutcome {
-    pub status: String,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub failure_reason: Option<String>,
+impl Step {
+    pub const ALL: [Step; 6] = [
+        Step::WorkspaceUser,
+        Step::Credentials,
+        Step::PhoneNumber,
+        Step::Messaging,
+        Step::Signal,
+        Step::Activate,
+    ];
+
+    /// The step's id in the api and the progress table.
+    pub fn id(self) -> &'static str {
+        match self {
+            Self::WorkspaceUser => "workspace_user",
+            Self::Credentials => "credentials",
+            Self::PhoneNumber => "phone_number",
+            Self::Messaging => "messaging",
+            Self::Signal => "signal",
+            Self::Activate => "activate",
+        }
+    }
+
+    /// The name of its journal entry in the Restate UI.
+    fn title(self) -> &'static str {
+        match self {
+            Self::WorkspaceUser => "create workspace user",
+            Self::Credentials => "store credentials",
+            Self::PhoneNumber => "order phone number",
+            Self::Messaging => "configure messaging",
+            Self::Signal => "mark signal pending",
+            Self::Activate => "activate",
+        }
+    }
+
+    /// Provider calls back off for about a minute, then count as failed so the saga
+    /// compensates instead of hanging; bookkeeping in our own database is retried until done.
+    fn policy(self) -> RunRetryPolicy {
+        match self {
+            Self::WorkspaceUser | Self::PhoneNumber | Self::Messaging => provider_policy(),
+            Self::Credentials | Self::Signal | Self::Activate => until_done(),
+        }
+    }
 }
 
-/// Steps in order; the position is what `/v1/identity/status` sorts by.
-pub const STEPS: [&str; 6] = [
-    "workspace_user",
-    "credentials",
-    "phone_number",
-    "messaging",
-    "signal",
-    "activate",
-];
-
-fn position(step: &str) -> i32 {
-    STEPS
-        .iter()
-        .position(|s| *s == step)
-        .map(|p| p as i32)
-        .unwrap_or(99)
+/// A step's journaled result, and what its progress row shows when it is done.
+trait StepValue: serde::Serialize + serde::de::DeserializeOwned + Send + 'static {
+    fn detail(&self) -> Option<String> {
+        None
+    }
 }
+impl StepValue for () {}
+impl StepValue for String {}
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Number {
     id: String,
     e164: String,
 }
+impl StepValue for Number {
+    fn detail(&self) -> Option<String> {
+        Some(self.e164.clone())
+    }
+}
 
-/// Records progress in Postgres for the api; never fails the step it describes.
+/// What the saga needs to know about the identity it provisions.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Target {
+    short_id: String,
+    generation: i32,
+}
+
+/// Records a step's progress in Postgres for the api; never fails the step it describes.
 async fn progress(
     deps: &crate::deps::Deps,
     identity: Uuid,
-    step: &str,
-    status: &str,
+    step: Step,
+    status: StepStatus,
     detail: Option<&str>,
 ) {
-    if let Err(e) =
-        db::identities::record_step(&deps.pool, identity, step, position(step), status, detail)
-            .await
+    let position = step as i32;
+    let recorded =
+        db::identities::record_step(&deps.pool, identity, step.id(), position, status, detail);
+    if let Err(e) = recorded.await {
+        tracing::warn!(error = %e, step = step.id(), "could not record provisioning progress");
+    }
+}
+
+/// One provisioning run: the journal, the identity, and what to undo if it fails.
+struct Saga<'a, 'ctx> {
+    ctx: &'a WorkflowContext<'ctx>,
+    deps: SharedDeps,
+    identity: Uuid,
+    compensations: Vec<Compensation>,
+}
+
+impl Saga<'_, '_> {
+    /// Registers the step's compensation first (a step that timed out may still have
+    /// happened), then runs it as one named, journaled `ctx.run` that records its progress.
+    async fn step<T, F, Fut>(
+        &mut self,
+        step: Step,
+        compensation: Option<Compensation>,
+        work: F,
+    ) -> Result<T, TerminalError>
+    where
+        T: StepValue,
+        F: FnOnce(SharedDeps) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, StepFailure>> + Send + 'static,
     {
-        tracing::warn!(error = %e, step, "could not record provisioning progress");
+        self.compensations.extend(compensation);
+        let (deps, id) = (self.deps.clone(), self.identity);
+        let done = self
+            .ctx
+            .run(move || async move {
+                progress(&deps, id, step, StepStatus::Running, None).await;
+                match work(deps.clone()).await {
+                    Ok(value) => {
+                        let detail = value.detail();
+                        progress(&deps, id, step, StepStatus::Done, detail.as_deref()).await;
+                        Ok(Json(value))
+                    }
+                    Err(failure) => {
+                        // A failure that may pass leaves the step running (Restate retries it).
+                        let status = match failure.retryable {
+                            true => StepStatus::Running,
+                            false => StepStatus::Failed,
+                        };
+                        progress(&deps, id, step, status, Some(&failure.message)).await;
+                        Err(failure.into_handler_error())
+                    }
+                }
+            })
+            .name(step.title())
+            .retry_policy(step.policy())
+            .await?;
+        Ok(done.into_inner())
     }
 }
 
@@ -90,18 +187,17 @@ impl ProvisionIdentity {
         let req = req.into_inner();
         let deps = self.deps.clone();
         let id = req.identity_id;
-        let user_id = req.user_id;
 
         // A cancel this early still ends the identity `failed` below, never `provisioning`.
         let mut cancelled_early = false;
         must_finish(&ctx, "mark provisioning", &mut cancelled_early, || {
             let deps = deps.clone();
             async move {
-                db::identities::set_status(&deps.pool, id, "provisioning", None)
+                db::identities::set_status(&deps.pool, id, IdentityStatus::Provisioning, None)
                     .await
                     .map_err(fail)?;
-                for step in STEPS {
-                    progress(&deps, id, step, "pending", None).await;
+                for step in Step::ALL {
+                    progress(&deps, id, step, StepStatus::Pending, None).await;
                 }
                 crate::metrics::provisioning_started();
                 Ok(())
@@ -110,90 +206,35 @@ impl ProvisionIdentity {
         .await?;
         ctx.set(PROGRESS_KEY, "provisioning".to_string());
 
-        let mut compensations: Vec<Compensation> = Vec::new();
+        let mut saga = Saga {
+            ctx: &ctx,
+            deps: deps.clone(),
+            identity: id,
+            compensations: Vec::new(),
+        };
         let provisioned = if cancelled_early {
             Err(TerminalError::new_with_code(409, "cancelled"))
         } else {
-            self.provision(&ctx, &req, &mut compensations).await
+            provision(&mut saga, &req).await
         };
-        match provisioned {
+        let failure = match provisioned {
             Ok(outcome) => {
                 ctx.set(PROGRESS_KEY, "active".to_string());
-                Ok(Json(outcome))
+                return Ok(Json(outcome));
             }
-            Err(failure) => {
-                // Restate hands an operator's cancel to the step the saga was awaiting: say so.
-                let mut reason = if is_cancel(&failure) {
-                    "cancelled by an operator".to_owned()
-                } else {
-                    failure.message().to_owned()
-                };
-                ctx.set(PROGRESS_KEY, "compensating".to_string());
-                // Every compensation runs, whatever happened to the one before it.
-                let mut left_behind: Vec<String> = Vec::new();
-                let mut cancelled = false;
-                for c in compensations.iter().rev() {
-                    let (deps, c2) = (deps.clone(), c.clone());
-                    let undone = undo(&ctx, &c.name(), &mut cancelled, move || {
-                        let (deps, c) = (deps.clone(), c2.clone());
-                        async move { c.run(&deps).await.map(Json) }
-                    })
-                    .await?;
-                    if let Some(why) = undone {
-                        let what = c.name().trim_start_matches("compensate: ").to_owned();
-                        left_behind.push(format!("could not undo {what}: {why}"));
-                    }
-                }
-                if !left_behind.is_empty() {
-                    reason = format!("{reason}; {}", left_behind.join("; "));
-                }
-                let reason2 = reason.clone();
-                must_finish(&ctx, "mark failed", &mut cancelled, move || {
-                    let (deps, reason, left) = (deps.clone(), reason2.clone(), left_behind.clone());
-                    async move {
-                        // `failed` goes last: whoever sees it sees the cleared address and number.
-                        db::identities::set_workspace_user(&deps.pool, id, None, None, None)
-                            .await
-                            .map_err(fail)?;
-                        db::identities::set_number(&deps.pool, id, None, None)
-                            .await
-                            .map_err(fail)?;
-                        for what in &left {
-                            db::audit::record(
-                                &deps.pool,
-                                "ProvisionIdentity",
-                                Some(user_id),
-                                "identity.left_behind",
-                                serde_json::json!({"identity_id": id, "what": what}),
-                            )
-                            .await
-                            .map_err(fail)?;
-                        }
-                        db::identities::set_status(&deps.pool, id, "failed", Some(&reason))
-                            .await
-                            .map_err(fail)?;
-                        db::audit::record(
-                            &deps.pool,
-                            "ProvisionIdentity",
-                            Some(user_id),
-                            "identity.failed",
-                            serde_json::json!({
-                                "identity_id": id,
-                                "reason": reason,
-                                "left_behind": left,
-                            }),
-                        )
-                        .await
-                        .map_err(fail)?;
-                        crate::metrics::provisioning_failed();
-                        Ok(())
-                    }
-                })
-                .await?;
-                ctx.set(PROGRESS_KEY, "failed".to_string());
-                Err(TerminalError::new(format!("provisioning failed: {reason}")).into())
-            }
-        }
+            Err(failure) => failure,
+        };
+        // Restate hands an operator's cancel to the step the saga was awaiting: say so.
+        let reason = if is_cancel(&failure) {
+            "cancelled by an operator".to_owned()
+        } else {
+            failure.message().to_owned()
+        };
+        ctx.set(PROGRESS_KEY, "compensating".to_string());
+        let compensations = std::mem::take(&mut saga.compensations);
+        let reason = roll_back(&ctx, &deps, &req, compensations, reason).await?;
+        ctx.set(PROGRESS_KEY, "failed".to_string());
+        Err(TerminalError::new(format!("provisioning failed: {reason}")).into())
     }
 
     /// Where the saga stands (provisioning, compensating, active, failed); readable while it runs.
@@ -206,222 +247,244 @@ impl ProvisionIdentity {
     }
 }
 
-impl ProvisionIdentity {
-    async fn provision(
-        &self,
-        ctx: &WorkflowContext<'_>,
-        req: &ProvisionRequest,
-        compensations: &mut Vec<Compensation>,
-    ) -> Result<ProvisionOutcome, TerminalError> {
-        let deps = self.deps.clone();
-        let id = req.identity_id;
-        let identity = {
-            let deps = deps.clone();
-            ctx.run(|| async move {
-                let i = db::identities::find(&deps.pool, id).await.map_err(fail)?;
-                let i = i.ok_or_else(|| TerminalError::new("identity does not exist"))?;
-                Ok(Json((i.short_id, i.generation)))
-            })
-            .name("load identity")
-            .retry_policy(until_done())
-            .await?
-            .into_inner()
-        };
-        let (short_id, generation) = identity;
-        let email = deps.google.workspace_address(&short_id);
-        let owner = req.user_id.to_string();
-        let reference = format!("{id}-g{generation}");
+/// The steps, as SPEC lists them. Each provider resource has a deterministic name (address,
+/// order reference), so a retried step finds what an earlier attempt made instead of
+/// duplicating it.
+async fn provision(
+    saga: &mut Saga<'_, '_>,
+    req: &ProvisionRequest,
+) -> Result<ProvisionOutcome, TerminalError> {
+    let (id, user_id) = (req.identity_id, req.user_id);
+    let target = load_target(saga, id).await?;
+    let email = saga.deps.google.workspace_address(&target.short_id);
+    let reference = contract::identity_key(id, target.generation);
+    let owner = user_id.to_string();
+    let user = WorkspaceUser {
+        email: email.clone(),
+        family_name: target.short_id.clone(),
+        owner: owner.clone(),
+        password_purpose: format!("workspace-password:{reference}"),
+    };
 
-        // 1. Workspace user (deterministic address: a retry finds it instead of duplicating it).
-        compensations.push(Compensation::DeleteWorkspaceUser {
-            email: email.clone(),
-            owner: owner.clone(),
-        });
-        let google_id = {
-            let (deps, email, owner) = (deps.clone(), email.clone(), owner.clone());
-            let purpose = format!("workspace-password:{reference}");
-            ctx.run(|| async move {
-                progress(&deps, id, "workspace_user", "running", None).await;
-                let user = providers::google::NewUser {
-                    primary_email: email,
-                    given_name: "Dex".into(),
-                    family_name: short_id.clone(),
-                    password: deps.secrets.derive_password(&purpose),
-                    owner: Some(owner),
-                };
-                match deps.google.ensure_user(&user).await {
-                    Ok((u, _created)) => {
-                        progress(&deps, id, "workspace_user", "done", None).await;
-                        Ok(u.id)
-                    }
-                    Err(e) => {
-                        let status = if e.is_retryable() {
-                            "running"
-                        } else {
-                            "failed"
-                        };
-                        progress(&deps, id, "workspace_user", status, Some(&e.to_string())).await;
-                        Err(fail(e))
-                    }
-                }
-            })
-            .name("create workspace user")
-            .retry_policy(provider_policy())
-            .await?
-        };
-
-        // 2. Credentials, encrypted at rest (derived again, never journaled).
-        {
-            let (deps, email) = (deps.clone(), email.clone());
-            let purpose = format!("workspace-password:{reference}");
-            ctx.run(|| async move {
-                let sealed = deps
-                    .secrets
-                    .seal(deps.secrets.derive_password(&purpose).as_bytes());
-                db::identities::set_workspace_user(
-                    &deps.pool,
-                    id,
-                    Some(&email),
-                    Some(&google_id),
-                    Some(&sealed),
-                )
-                .await
-                .map_err(fail)?;
-                progress(&deps, id, "credentials", "done", None).await;
-                Ok(())
-            })
-            .name("store credentials")
-            .retry_policy(until_done())
-            .await?;
-        }
-
-        // 3. Phone number, ordered under a reference so a retry finds the one already bought.
-        compensations.push(Compensation::ReleaseNumbers {
-            reference: reference.clone(),
-        });
-        let number = {
-            let (deps, reference) = (deps.clone(), reference.clone());
-            ctx.run(|| async move {
-                progress(&deps, id, "phone_number", "running", None).await;
-                let profile = Some(deps.config.telnyx.messaging_profile_id.as_str())
-                    .filter(|p| !p.is_empty());
-                match deps
-                    .telnyx
-                    .ensure_number(&reference, &Default::default(), profile)
-                    .await
-                {
-                    Ok(n) => {
-                        progress(
-                            &deps,
-                            id,
-                            "phone_number",
-                            "done",
-                            Some(&n.number.phone_number),
-                        )
-                        .await;
-                        Ok(Json(Number {
-                            id: n.number.id,
-                            e164: n.number.phone_number,
-                        }))
-                    }
-                    Err(e) => {
-                        let status = if e.is_retryable() {
-                            "running"
-                        } else {
-                            "failed"
-                        };
-                        progress(&deps, id, "phone_number", status, Some(&e.to_string())).await;
-                        Err(fail(e))
-                    }
-                }
-            })
-            .name("order phone number")
-            .retry_policy(provider_policy())
-            .await?
-            .into_inner()
-        };
-
-        // 4. Messaging: inbound SMS for this number reach /webhooks/telnyx.
-        {
-            let (deps, number) = (deps.clone(), number.clone());
-            ctx.run(|| async move {
-                progress(&deps, id, "messaging", "running", None).await;
-                let profile = deps.config.telnyx.messaging_profile_id.clone();
-                if !profile.is_empty() {
-                    let hook = format!("{}/webhooks/telnyx", deps.config.public_base_url);
-                    deps.telnyx
-                        .set_profile_webhook(&profile, &hook)
-                        .await
-                        .map_err(fail)?;
-                    deps.telnyx
-                        .set_messaging_profile(&number.id, &profile)
-                        .await
-                        .map_err(fail)?;
-                }
-                db::identities::set_number(&deps.pool, id, Some(&number.e164), Some(&number.id))
-                    .await
-                    .map_err(fail)?;
-                progress(&deps, id, "messaging", "done", None).await;
-                Ok(())
-            })
-            .name("configure messaging")
-            .retry_policy(provider_policy())
-            .await?;
-        }
-
-        // 5. Signal registration runs on its own; its failure never rolls the identity back.
-        {
-            let deps = deps.clone();
-            ctx.run(|| async move {
-                db::identities::set_signal(&deps.pool, id, "pending", None)
-                    .await
-                    .map_err(fail)?;
-                progress(&deps, id, "signal", "done", Some("registration started")).await;
-                Ok(())
-            })
-            .name("mark signal pending")
-            .retry_policy(until_done())
-            .await?;
-        }
-        ctx.workflow_client::<SignalRegistrationClient>(number.e164.clone())
-            .run(Json(SignalRequest {
-                identity_id: id,
-                number: number.e164.clone(),
-            }))
-            .send();
-
-        // 6. Active. No API key is issued here: a connected Dex holds OAuth tokens, and a
-        // key nobody was shown would only be a live secret at rest; users make keys at /keys.
-        {
-            let deps = deps.clone();
-            let user_id = req.user_id;
-            // Status last: whoever sees `active` also sees every step done.
-            ctx.run(|| async move {
-                db::audit::record(
-                    &deps.pool,
-                    "ProvisionIdentity",
-                    Some(user_id),
-                    "identity.active",
-                    serde_json::json!({"identity_id": id}),
-                )
-                .await
-                .map_err(fail)?;
-                progress(&deps, id, "activate", "done", None).await;
-                db::identities::set_status(&deps.pool, id, "active", None)
-                    .await
-                    .map_err(fail)?;
-                crate::metrics::provisioning_succeeded(&deps.pool, id).await;
-                Ok(())
-            })
-            .name("activate")
-            .retry_policy(until_done())
-            .await?;
-        }
-        Ok(ProvisionOutcome {
-            status: "active".into(),
-            email: Some(email),
-            phone: Some(number.e164),
-            failure_reason: None,
+    let undo_user = Compensation::DeleteWorkspaceUser {
+        email: email.clone(),
+        owner,
+    };
+    let undo_number = Compensation::ReleaseNumbers {
+        reference: reference.clone(),
+    };
+    let u = user.clone();
+    let google_id = saga
+        .step(Step::WorkspaceUser, Some(undo_user), |d| create_user(d, u))
+        .await?;
+    saga.step(Step::Credentials, None, move |d| {
+        store_credentials(d, id, user, google_id)
+    })
+    .await?;
+    let number = saga
+        .step(Step::PhoneNumber, Some(undo_number), |d| {
+            order_number(d, reference)
         })
+        .await?;
+    let n = number.clone();
+    saga.step(Step::Messaging, None, move |d| {
+        configure_messaging(d, id, n)
+    })
+    .await?;
+    saga.step(Step::Signal, None, move |d| mark_signal_pending(d, id))
+        .await?;
+    let registration = SignalRequest {
+        identity_id: id,
+        number: number.e164.clone(),
+    };
+    saga.ctx
+        .workflow_client::<SignalRegistrationClient>(number.e164.clone())
+        .run(Json(registration))
+        .send();
+    saga.step(Step::Activate, None, move |d| activate(d, id, user_id))
+        .await?;
+    Ok(ProvisionOutcome {
+        email: Some(email),
+        phone: Some(number.e164),
+    })
+}
+
+async fn load_target(saga: &Saga<'_, '_>, id: Uuid) -> Result<Target, TerminalError> {
+    let deps = saga.deps.clone();
+    let target = saga
+        .ctx
+        .run(|| async move {
+            let i = db::identities::find(&deps.pool, id).await.map_err(fail)?;
+            let i = i.ok_or_else(|| TerminalError::new("identity does not exist"))?;
+            Ok(Json(Target {
+                short_id: i.short_id,
+                generation: i.generation,
+            }))
+        })
+        .name("load identity")
+        .retry_policy(until_done())
+        .await?;
+    Ok(target.into_inner())
+}
+
+/// The Workspace user to create; its password is derived from `password_purpose` whenever it is
+/// needed and never journaled.
+#[derive(Debug, Clone)]
+struct WorkspaceUser {
+    email: String,
+    family_name: String,
+    owner: String,
+    password_purpose: String,
+}
+
+async fn create_user(deps: SharedDeps, user: WorkspaceUser) -> Result<String, StepFailure> {
+    let new = providers::google::NewUser {
+        primary_email: user.email,
+        given_name: "Dex".into(),
+        family_name: user.family_name,
+        password: deps.secrets.derive_password(&user.password_purpose),
+        owner: Some(user.owner),
+    };
+    let (created, _fresh) = deps.google.ensure_user(&new).await?;
+    Ok(created.id)
+}
+
+/// The Workspace credentials, encrypted at rest.
+async fn store_credentials(
+    deps: SharedDeps,
+    id: Uuid,
+    user: WorkspaceUser,
+    google_id: String,
+) -> Result<(), StepFailure> {
+    let password = deps.secrets.derive_password(&user.password_purpose);
+    let sealed = deps.secrets.seal(password.as_bytes());
+    let (email, google_id) = (Some(user.email.as_str()), Some(google_id.as_str()));
+    db::identities::set_workspace_user(&deps.pool, id, email, google_id, Some(&sealed)).await?;
+    Ok(())
+}
+
+/// A number ordered under `reference`, so a retry finds the one already bought.
+async fn order_number(deps: SharedDeps, reference: String) -> Result<Number, StepFailure> {
+    let profile = Some(deps.config.telnyx.messaging_profile_id.as_str()).filter(|p| !p.is_empty());
+    let ordered = deps
+        .telnyx
+        .ensure_number(&reference, &Default::default(), profile)
+        .await?;
+    Ok(Number {
+        id: ordered.number.id,
+        e164: ordered.number.phone_number,
+    })
+}
+
+/// Inbound SMS for the number reach /webhooks/telnyx.
+async fn configure_messaging(
+    deps: SharedDeps,
+    id: Uuid,
+    number: Number,
+) -> Result<(), StepFailure> {
+    let profile = &deps.config.telnyx.messaging_profile_id;
+    if !profile.is_empty() {
+        let hook = format!("{}/webhooks/telnyx", deps.config.public_base_url);
+        deps.telnyx.set_profile_webhook(profile, &hook).await?;
+        deps.telnyx
+            .set_messaging_profile(&number.id, profile)
+            .await?;
     }
+    db::identities::set_number(&deps.pool, id, Some(&number.e164), Some(&number.id)).await?;
+    Ok(())
+}
+
+async fn mark_signal_pending(deps: SharedDeps, id: Uuid) -> Result<(), StepFailure> {
+    db::identities::set_signal(&deps.pool, id, SignalStatus::Pending, None).await?;
+    Ok(())
+}
+
+/// Active. No API key is issued here: a connected Dex holds OAuth tokens, and a key nobody was
+/// shown would only be a live secret at rest; users make keys at /keys.
+async fn activate(deps: SharedDeps, id: Uuid, user_id: Uuid) -> Result<(), StepFailure> {
+    let audit = serde_json::json!({ "identity_id": id });
+    db::audit::record(
+        &deps.pool,
+        contract::PROVISION_IDENTITY,
+        Some(user_id),
+        "identity.active",
+        audit,
+    )
+    .await?;
+    progress(&deps, id, Step::Activate, StepStatus::Done, None).await;
+    // Status last: whoever sees `active` also sees every step done.
+    db::identities::set_status(&deps.pool, id, IdentityStatus::Active, None).await?;
+    crate::metrics::provisioning_succeeded(&deps.pool, id).await;
+    Ok(())
+}
+
+/// Runs every compensation in reverse, whatever happened to the one before it, then marks the
+/// identity `failed`. Returns the failure reason, with what could not be undone appended.
+async fn roll_back(
+    ctx: &WorkflowContext<'_>,
+    deps: &SharedDeps,
+    req: &ProvisionRequest,
+    compensations: Vec<Compensation>,
+    reason: String,
+) -> Result<String, TerminalError> {
+    let (id, user_id) = (req.identity_id, req.user_id);
+    let mut left_behind: Vec<String> = Vec::new();
+    let mut cancelled = false;
+    for c in compensations.into_iter().rev() {
+        let (d, c2) = (deps.clone(), c.clone());
+        let undone = undo(ctx, &c.name(), &mut cancelled, move || {
+            let (deps, c) = (d.clone(), c2.clone());
+            async move { c.run(&deps).await.map(Json) }
+        })
+        .await?;
+        if let Some(why) = undone {
+            let what = c.name().trim_start_matches("compensate: ").to_owned();
+            left_behind.push(format!("could not undo {what}: {why}"));
+        }
+    }
+    let reason = match left_behind.is_empty() {
+        true => reason,
+        false => format!("{reason}; {}", left_behind.join("; ")),
+    };
+    let (deps, why) = (deps.clone(), reason.clone());
+    must_finish(ctx, "mark failed", &mut cancelled, move || {
+        let (deps, reason, left) = (deps.clone(), why.clone(), left_behind.clone());
+        async move {
+            mark_failed(&deps, id, user_id, &reason, &left)
+                .await
+                .map_err(fail)
+        }
+    })
+    .await?;
+    Ok(reason)
+}
+
+async fn mark_failed(
+    deps: &crate::deps::Deps,
+    id: Uuid,
+    user_id: Uuid,
+    reason: &str,
+    left_behind: &[String],
+) -> Result<(), sqlx::Error> {
+    let actor = contract::PROVISION_IDENTITY;
+    // `failed` goes last: whoever sees it sees the cleared address and number.
+    db::identities::set_workspace_user(&deps.pool, id, None, None, None).await?;
+    db::identities::set_number(&deps.pool, id, None, None).await?;
+    for what in left_behind {
+        let detail = serde_json::json!({ "identity_id": id, "what": what });
+        db::audit::record(
+            &deps.pool,
+            actor,
+            Some(user_id),
+            "identity.left_behind",
+            detail,
+        )
+        .await?;
+    }
+    db::identities::set_status(&deps.pool, id, IdentityStatus::Failed, Some(reason)).await?;
+    let detail =
+        serde_json::json!({ "identity_id": id, "reason": reason, "left_behind": left_behind });
+    db::audit::record(&deps.pool, actor, Some(user_id), "identity.failed", detail).await?;
+    crate::metrics::provisioning_failed();
+    Ok(())
 }

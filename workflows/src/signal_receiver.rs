@@ -19,6 +19,7 @@
 
 use crate::deps::SharedDeps;
 use crate::step::{fail, until_done};
+use db::status::{IdentityStatus, SignalStatus};
 use providers::SignalError;
 use restate_sdk::prelude::*;
 use std::time::Duration;
@@ -50,15 +51,17 @@ impl SignalReceiver {
                         identity: None,
                         why: "no identity holds this number".into(),
                     },
-                    Some(i) if i.status == "active" && i.signal_status == "registered" => {
+                    Some(i)
+                        if i.status == IdentityStatus::Active
+                            && i.signal_status == SignalStatus::Registered =>
+                    {
                         Check::Receive(i.id)
                     }
                     Some(i)
-                        if matches!(i.status.as_str(), "active" | "provisioning")
-                            && matches!(
-                                i.signal_status.as_str(),
-                                "pending" | "captcha_required"
-                            ) =>
+                        if matches!(
+                            i.status,
+                            IdentityStatus::Active | IdentityStatus::Provisioning
+                        ) && i.signal_status.in_progress() =>
                     {
                         Check::Wait
                     }
@@ -186,7 +189,7 @@ impl SignalReceiver {
                         &deps.pool,
                         identity,
                         &n,
-                        "failed",
+                        SignalStatus::Failed,
                         Some(&w),
                     )
                     .await

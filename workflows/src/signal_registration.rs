@@ -8,11 +8,14 @@
 //! `failed` ("cancelled by an operator") and waits for a retry like any failure; the identity
 //! stays as it is. A cancel while it already waits for a retry changes nothing.
 
+use crate::contract::SignalRequest;
 use crate::deps::SharedDeps;
 use crate::step::{done_if_gone, fail, is_cancel, must_finish, until_done};
+use db::status::SignalStatus;
 use providers::signal::RegisterOptions;
 use providers::SignalError;
 use restate_sdk::prelude::*;
+use std::time::Duration;
 use uuid::Uuid;
 
 pub struct SignalRegistration {
@@ -25,10 +28,23 @@ impl SignalRegistration {
     }
 }
 
+/// How long and how often a registration tries. Journaled once when the workflow starts, so a
+/// redeploy with other settings cannot change how an in-flight registration replays.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct SignalRequest {
-    pub identity_id: Uuid,
-    pub number: String,
+struct Settings {
+    code_timeout_ms: u64,
+    max_rounds: u32,
+    backoff_ms: u64,
+}
+
+impl Settings {
+    fn of(config: &config::WorkflowSettings) -> Self {
+        Self {
+            code_timeout_ms: config.signal_code_timeout.as_millis() as u64,
+            max_rounds: config.signal_max_rounds,
+            backoff_ms: config.signal_backoff.as_millis() as u64,
+        }
+    }
 }
 
 /// What one `register` call led to (journaled; never an error for expected outcomes).
@@ -71,7 +87,7 @@ async fn wanted(
     deps: &crate::deps::Deps,
     identity: Uuid,
     number: &str,
-    status: &str,
+    status: SignalStatus,
 ) -> Result<bool, HandlerError> {
     db::identities::set_signal_if_wanted(&deps.pool, identity, number, status, None)
         .await
@@ -89,7 +105,7 @@ async fn mark(
     deps: &crate::deps::Deps,
     identity: Uuid,
     number: &str,
-    status: &str,
+    status: SignalStatus,
     reason: Option<&str>,
 ) -> Result<(), HandlerError> {
     db::identities::set_signal_if_wanted(&deps.pool, identity, number, status, reason)
@@ -107,7 +123,12 @@ impl SignalRegistration {
         req: Json<SignalRequest>,
     ) -> Result<String, HandlerError> {
         let req = req.into_inner();
-        let settings = self.deps.config.workflows.clone();
+        let configured = Settings::of(&self.deps.config.workflows);
+        let settings = ctx
+            .run(|| async move { Ok(Json(configured)) })
+            .name("registration settings")
+            .await?
+            .into_inner();
         let mut operator_round = 0u32;
         loop {
             let failure = match self.attempt(&ctx, &req, operator_round, &settings).await {
@@ -133,7 +154,7 @@ impl SignalRegistration {
             let mut cancelled = false;
             must_finish(&ctx, "mark signal failed", &mut cancelled, || {
                 let (deps, number, why) = (deps.clone(), number.clone(), failure.clone());
-                async move { mark(&deps, id, &number, "failed", Some(&why)).await }
+                async move { mark(&deps, id, &number, SignalStatus::Failed, Some(&why)).await }
             })
             .await?;
             // A cancel while it waits changes nothing: it is already failed.
@@ -223,12 +244,12 @@ impl SignalRegistration {
         ctx: &WorkflowContext<'_>,
         req: &SignalRequest,
         operator_round: u32,
-        settings: &config::WorkflowSettings,
+        settings: &Settings,
     ) -> Result<Attempt, TerminalError> {
         let id = req.identity_id;
-        let mut backoff = settings.signal_backoff;
+        let mut backoff = Duration::from_millis(settings.backoff_ms);
         let mut last = String::from("no code arrived");
-        for round in 0..settings.signal_max_rounds {
+        for round in 0..settings.max_rounds {
             let code_key = format!("code-{operator_round}-{round}");
             ctx.set(CODE_PROMISE, code_key.clone());
             ctx.set(STATUS, format!("registering (round {})", round + 1));
@@ -239,7 +260,7 @@ impl SignalRegistration {
                 let (number, token) = (req.number.clone(), captcha.clone());
                 let outcome = ctx
                     .run(|| async move {
-                        if !wanted(&deps, id, &number, "pending").await? {
+                        if !wanted(&deps, id, &number, SignalStatus::Pending).await? {
                             return Ok(Json(Registered::Abandoned));
                         }
                         let opts = RegisterOptions {
@@ -248,7 +269,7 @@ impl SignalRegistration {
                         };
                         let result = deps.signal.register(&number, &opts).await;
                         // Deprovisioning may have started while signal-cli worked.
-                        if !wanted(&deps, id, &number, "pending").await? {
+                        if !wanted(&deps, id, &number, SignalStatus::Pending).await? {
                             undo(&deps, &number).await?;
                             return Ok(Json(Registered::Abandoned));
                         }
@@ -284,7 +305,7 @@ impl SignalRegistration {
                         ctx.set(STATUS, "waiting for a captcha token".to_string());
                         let (deps, number) = (self.deps.clone(), req.number.clone());
                         ctx.run(|| async move {
-                            mark(&deps, id, &number, "captcha_required", None).await
+                            mark(&deps, id, &number, SignalStatus::CaptchaRequired, None).await
                         })
                         .name("mark captcha required")
                         .retry_policy(until_done())
@@ -301,7 +322,7 @@ impl SignalRegistration {
             );
             let code: Option<String> = restate_sdk::select! {
                 code = ctx.promise::<String>(&code_key) => Some(code?),
-                _ = ctx.sleep(settings.signal_code_timeout) => None,
+                _ = ctx.sleep(Duration::from_millis(settings.code_timeout_ms)) => None,
             };
             match code {
                 Some(code) => {
@@ -309,12 +330,12 @@ impl SignalRegistration {
                     let number = req.number.clone();
                     let verified = ctx
                         .run(|| async move {
-                            if !wanted(&deps, id, &number, "pending").await? {
+                            if !wanted(&deps, id, &number, SignalStatus::Pending).await? {
                                 return Ok(Json(Verified::Abandoned));
                             }
                             match deps.signal.verify(&number, &code, None).await {
                                 Ok(()) => {
-                                    if wanted(&deps, id, &number, "registered").await? {
+                                    if wanted(&deps, id, &number, SignalStatus::Registered).await? {
                                         Ok(Json(Verified::Registered))
                                     } else {
                                         undo(&deps, &number).await?;
@@ -349,7 +370,7 @@ impl SignalRegistration {
         }
         Ok(Attempt::Failed(format!(
             "{last} after {} rounds",
-            settings.signal_max_rounds
+            settings.max_rounds
         )))
     }
 }

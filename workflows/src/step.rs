@@ -89,6 +89,44 @@ pub async fn release_numbers(
     }
 }
 
+/// A forward step's failure, already sorted: one that may pass is retried by Restate, the
+/// rest end the saga (which then compensates). `?` converts any `Retryable` error into it.
+#[derive(Debug)]
+pub struct StepFailure {
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl<E: Retryable> From<E> for StepFailure {
+    fn from(e: E) -> Self {
+        Self {
+            retryable: e.retryable(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for StepFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl StepFailure {
+    pub fn into_handler_error(self) -> HandlerError {
+        if self.retryable {
+            Transient(self.message).into()
+        } else {
+            TerminalError::new(self.message).into()
+        }
+    }
+}
+
+/// A failure Restate should retry, carrying only its message.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Transient(String);
+
 /// Converts a failure inside `ctx.run` into what Restate should do with it.
 pub fn fail<E: Retryable>(e: E) -> HandlerError {
     if e.retryable() {

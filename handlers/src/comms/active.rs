@@ -7,6 +7,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use db::status::{IdentityStatus, SignalStatus};
 
 pub struct ActiveIdentity {
     pub auth: AuthUser,
@@ -28,22 +29,23 @@ impl FromRequestParts<AppState> for ActiveIdentity {
                     "you have no identity yet: subscribe to a plan to get one".into(),
                 )
             })?;
-        if identity.status != "active" {
-            return Err(ApiError::Conflict(not_active(&identity.status)));
+        if identity.status != IdentityStatus::Active {
+            return Err(ApiError::Conflict(not_active(identity.status)));
         }
         Ok(Self { auth, identity })
     }
 }
 
-fn not_active(status: &str) -> String {
+fn not_active(status: IdentityStatus) -> String {
+    use IdentityStatus::*;
     let what = match status {
-        "pending" | "provisioning" => {
+        Pending | Provisioning => {
             "is still being set up; try again when GET /v1/identity shows it active"
         }
-        "suspended" => "is suspended; settle the subscription in the billing portal to resume it",
-        "failed" => "could not be provisioned; an operator has to retry it",
-        "deprovisioning" | "deleted" => "has been shut down; subscribe again to get a new one",
-        _ => "is not active",
+        Suspended => "is suspended; settle the subscription in the billing portal to resume it",
+        Failed => "could not be provisioned; an operator has to retry it",
+        Deprovisioning | Deleted => "has been shut down; subscribe again to get a new one",
+        Active => "is not active",
     };
     format!("identity is not active (status: {status}): your identity {what}")
 }
@@ -66,7 +68,7 @@ impl ActiveIdentity {
     /// The phone number, once Signal is registered on it.
     pub fn signal_number(&self) -> Result<&str, ApiError> {
         let number = self.number()?;
-        if self.identity.signal_status != "registered" {
+        if self.identity.signal_status != SignalStatus::Registered {
             return Err(ApiError::Conflict(format!(
                 "Signal is not registered on your number (status: {}); see GET /v1/identity/signal",
                 self.identity.signal_status

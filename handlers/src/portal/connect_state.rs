@@ -4,6 +4,7 @@
 
 use crate::error::ApiResult;
 use crate::state::AppState;
+use db::status::StepStatus;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,24 +59,24 @@ const LABELS: [(&str, &str); 7] = [
     ("activate", "Activating your identity"),
 ];
 
-fn view(key: &str, status: &str) -> StepView {
+fn view(key: &str, status: StepStatus) -> StepView {
     let label = LABELS
         .iter()
         .find(|(k, _)| *k == key)
         .map(|(_, l)| *l)
         .unwrap_or("Working");
     let (state, icon) = match status {
-        "done" => ("Done", "✓"),
-        "running" => ("In progress…", ""),
-        "failed" => ("Failed", "!"),
-        "compensating" => ("Undoing…", "!"),
-        "compensated" => ("Undone", "!"),
-        _ => ("Waiting", ""),
+        StepStatus::Done => ("Done", "✓"),
+        StepStatus::Running => ("In progress…", ""),
+        StepStatus::Failed => ("Failed", "!"),
+        StepStatus::Compensating => ("Undoing…", "!"),
+        StepStatus::Compensated => ("Undone", "!"),
+        StepStatus::Pending => ("Waiting", ""),
     };
     StepView {
         key: key.to_owned(),
         label,
-        status: status.to_owned(),
+        status: status.as_str().to_owned(),
         state,
         icon,
     }
@@ -94,20 +95,28 @@ pub async fn standing(
         .as_ref()
         .is_some_and(|s| db::subscriptions::is_delinquent(&s.status));
     let identity = db::identities::find_by_user(&state.pool, user_id).await?;
-    let status = identity.as_ref().map(|i| i.status.as_str());
+    let status = identity.as_ref().map(|i| i.status);
+    use db::status::IdentityStatus::{Active, Failed, Pending, Provisioning, Suspended};
     let phase = match (live, status) {
-        (_, Some("suspended")) => Phase::Suspended,
+        (_, Some(Suspended)) => Phase::Suspended,
         (false, _) if delinquent => Phase::Suspended,
-        (true, Some("active")) => Phase::Ready,
-        (true, Some("failed")) => Phase::Failed,
-        (true, Some("pending" | "provisioning")) => Phase::Provisioning,
+        (true, Some(Active)) => Phase::Ready,
+        (true, Some(Failed)) => Phase::Failed,
+        (true, Some(Pending | Provisioning)) => Phase::Provisioning,
         // Paid, and the webhook that starts provisioning is on its way.
         (true, _) => Phase::Payment,
-        (false, Some("pending" | "provisioning")) => Phase::Provisioning,
+        (false, Some(Pending | Provisioning)) => Phase::Provisioning,
         (false, _) if back_from_checkout => Phase::Payment,
         (false, _) => Phase::Plans,
     };
-    let mut steps = vec![view("payment", if live { "done" } else { "running" })];
+    let mut steps = vec![view(
+        "payment",
+        if live {
+            StepStatus::Done
+        } else {
+            StepStatus::Running
+        },
+    )];
     let recorded = match &identity {
         Some(i) if matches!(phase, Phase::Provisioning | Phase::Failed) => {
             db::identities::steps(&state.pool, i.id).await?
@@ -118,8 +127,8 @@ pub async fn standing(
         let status = recorded
             .iter()
             .find(|s| s.step == *key)
-            .map(|s| s.status.as_str())
-            .unwrap_or("pending");
+            .map(|s| s.status)
+            .unwrap_or(StepStatus::Pending);
         steps.push(view(key, status));
     }
     Ok(Standing {

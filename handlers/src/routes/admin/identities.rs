@@ -8,7 +8,9 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use db::status::{IdentityStatus, SignalStatus};
 use serde_json::json;
+use workflows::contract;
 
 async fn load(state: &AppState, id: uuid::Uuid) -> ApiResult<db::identities::Identity> {
     db::identities::find(&state.pool, id)
@@ -27,13 +29,16 @@ pub async fn retry(
     PathId(id): PathId,
 ) -> ApiResult<(StatusCode, Json<Started>)> {
     let identity = load(&state, id).await?;
-    if identity.status == "failed" {
+    if identity.status == IdentityStatus::Failed {
         let plan = identity
             .plan
             .as_deref()
             .and_then(|p| domain::Plan::parse(p).ok())
             .unwrap_or(domain::Plan::Basic);
-        let key = format!("admin-retry:{}-g{}", identity.id, identity.generation);
+        let key = format!(
+            "admin-retry:{}",
+            crate::orchestration::workflow_key(&identity)
+        );
         let fresh = state
             .restate
             .start_provisioning(identity.user_id, plan, &key)
@@ -56,18 +61,14 @@ pub async fn retry(
             }),
         ));
     }
-    if identity.signal_status == "failed" {
+    if identity.signal_status == SignalStatus::Failed {
         let phone = identity
             .phone_number
             .clone()
             .ok_or_else(|| ApiError::Conflict("the identity has no number".into()))?;
         state
             .restate
-            .call(
-                &format!("SignalRegistration/{phone}/retry"),
-                None,
-                &json!(null),
-            )
+            .call(&contract::retry_signal(&phone), None)
             .await
             .map_err(|e| {
                 ApiError::Conflict(format!(
@@ -87,7 +88,7 @@ pub async fn retry(
             Json(Started {
                 identity_id: identity.id,
                 user_id: identity.user_id,
-                workflow_id: format!("SignalRegistration/{phone}"),
+                workflow_id: contract::signal_registration_id(&phone),
                 status: identity.status,
             }),
         ));
@@ -107,7 +108,7 @@ pub async fn deprovision(
     PathId(id): PathId,
 ) -> ApiResult<(StatusCode, Json<Started>)> {
     let identity = load(&state, id).await?;
-    if identity.status == "deleted" {
+    if identity.status == IdentityStatus::Deleted {
         return Err(ApiError::Conflict("the identity is already deleted".into()));
     }
     state

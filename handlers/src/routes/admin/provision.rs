@@ -22,7 +22,7 @@ pub struct Started {
     pub identity_id: Uuid,
     pub user_id: Uuid,
     pub workflow_id: String,
-    pub status: String,
+    pub status: db::status::IdentityStatus,
 }
 
 #[utoipa::path(post, path = "/v1/admin/provision/{user_id}", tag = "admin", security(("admin" = [])),
@@ -39,7 +39,8 @@ pub async fn provision(
         .await?
         .ok_or_else(|| ApiError::NotFound("no such user".into()))?;
     if let Some(i) = db::identities::find_by_user(&state.pool, user_id).await? {
-        if i.status == "suspended" || i.status == "deprovisioning" {
+        use db::status::IdentityStatus::{Deprovisioning, Suspended};
+        if matches!(i.status, Suspended | Deprovisioning) {
             return Err(ApiError::Conflict(format!(
                 "the identity is {}; resolve that first",
                 i.status

@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::json;
 use utoipa::ToSchema;
+use workflows::contract::{self, Invocation};
 
 #[derive(serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -38,22 +39,17 @@ fn e164(raw: &str) -> ApiResult<String> {
         .map_err(|e| ApiError::bad_field("phone", e.0))
 }
 
-/// Hands `value` to the number's SignalRegistration handler and audits it.
+/// Hands a value to the number's SignalRegistration (`invocation`) and audits it.
 async fn hand_in(
     state: &AppState,
     identity: &db::identities::Identity,
     phone: &str,
-    handler: &str,
-    value: &str,
+    invocation: Invocation,
     action: &str,
 ) -> ApiResult<StatusCode> {
     state
         .restate
-        .call(
-            &format!("SignalRegistration/{phone}/{handler}"),
-            None,
-            &json!(value),
-        )
+        .call(&invocation, None)
         .await
         .map_err(refused_as_conflict)?;
     db::audit::record(
@@ -71,7 +67,7 @@ async fn pending(state: &AppState, phone: &str) -> ApiResult<db::identities::Ide
     let identity = db::identities::find_by_phone(&state.pool, phone)
         .await?
         .ok_or_else(|| ApiError::NotFound("no identity has this number".into()))?;
-    if identity.signal_status != "pending" && identity.signal_status != "captcha_required" {
+    if !identity.signal_status.in_progress() {
         return Err(ApiError::Conflict(format!(
             "Signal registration is {}, not waiting",
             identity.signal_status
@@ -107,14 +103,13 @@ pub async fn code(
         &state,
         &identity,
         &phone,
-        "submit_code",
-        &digits,
+        contract::submit_signal_code(&phone, &digits),
         "signal.code_submitted",
     )
     .await?;
     // The number's receiver waits for the registration, then receives on its own timer.
-    let receiver = format!("SignalReceiver/{phone}/start");
-    if let Err(e) = state.restate.send(&receiver, None, &json!(null)).await {
+    let receiver = contract::start_receiver(&phone);
+    if let Err(e) = state.restate.send(&receiver, None).await {
         tracing::warn!(error = %e, "starting the Signal receiver failed");
     }
     Ok(handed)
@@ -147,8 +142,7 @@ pub async fn captcha(
         &state,
         &identity,
         &phone,
-        "submit_captcha",
-        token,
+        contract::submit_captcha(&phone, token),
         "signal.captcha_submitted",
     )
     .await

@@ -97,7 +97,7 @@ pub async fn start_receiver(
         .ok_or_else(|| ApiError::NotFound("no identity has this number".into()))?;
     state
         .restate
-        .send(&format!("SignalReceiver/{phone}/start"), None, &json!(null))
+        .send(&workflows::contract::start_receiver(&phone), None)
         .await?;
     db::audit::record(
         &state.pool,

@@ -27,8 +27,8 @@ pub struct Invocation {
 pub struct UnfinishedIdentity {
     id: uuid::Uuid,
     user_id: uuid::Uuid,
-    status: String,
-    signal_status: String,
+    status: db::status::IdentityStatus,
+    signal_status: db::status::SignalStatus,
     failure_reason: Option<String>,
     workflow_id: Option<String>,
 }

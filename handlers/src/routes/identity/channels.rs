@@ -11,14 +11,14 @@ use utoipa::ToSchema;
 #[derive(serde::Serialize, ToSchema)]
 pub struct EmailChannel {
     address: Option<String>,
-    status: String,
+    status: db::status::IdentityStatus,
 }
 
 #[derive(serde::Serialize, ToSchema)]
 pub struct PhoneChannel {
     number: Option<String>,
     sms: bool,
-    status: String,
+    status: db::status::IdentityStatus,
 }
 
 #[derive(serde::Serialize, ToSchema)]
@@ -46,7 +46,7 @@ pub async fn email(State(state): State<AppState>, auth: AuthUser) -> ApiResult<J
 pub async fn phone(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<PhoneChannel>> {
     let i = load(&state.pool, auth.user_id).await?;
     Ok(Json(PhoneChannel {
-        sms: i.phone_number.is_some() && i.status == "active",
+        sms: i.phone_number.is_some() && i.status == db::status::IdentityStatus::Active,
         number: i.phone_number,
         status: i.status,
     }))

@@ -12,8 +12,7 @@ use utoipa::ToSchema;
 #[derive(serde::Serialize, ToSchema)]
 pub struct StepView {
     step: String,
-    /// pending, running, done, failed, compensating, compensated
-    status: String,
+    status: db::status::StepStatus,
     attempts: i32,
     detail: Option<String>,
     started_at: Option<DateTime<Utc>>,
@@ -22,8 +21,8 @@ pub struct StepView {
 
 #[derive(serde::Serialize, ToSchema)]
 pub struct ProvisioningStatus {
-    status: String,
-    signal_status: String,
+    status: db::status::IdentityStatus,
+    signal_status: db::status::SignalStatus,
     failure_reason: Option<String>,
     steps: Vec<StepView>,
 }

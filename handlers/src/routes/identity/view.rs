@@ -2,6 +2,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use chrono::{DateTime, Utc};
+use db::status::{IdentityStatus, SignalStatus};
 use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -9,16 +10,14 @@ use uuid::Uuid;
 #[derive(serde::Serialize, ToSchema)]
 pub struct SignalView {
     pub registered: bool,
-    /// none, pending, captcha_required, registered, failed, unregistered
-    pub status: String,
+    pub status: SignalStatus,
     pub failure_reason: Option<String>,
 }
 
 #[derive(serde::Serialize, ToSchema)]
 pub struct IdentityView {
     pub id: Uuid,
-    /// pending, provisioning, active, suspended, failed, deprovisioning, deleted
-    pub status: String,
+    pub status: IdentityStatus,
     pub plan: Option<String>,
     pub email: Option<String>,
     pub phone: Option<String>,
@@ -37,7 +36,7 @@ impl From<db::identities::Identity> for IdentityView {
             email: i.email,
             phone: i.phone_number,
             signal: SignalView {
-                registered: i.signal_status == "registered",
+                registered: i.signal_status == SignalStatus::Registered,
                 status: i.signal_status,
                 failure_reason: i.signal_failure_reason,
             },

@@ -137,7 +137,7 @@ async fn restart(state: &AppState, user: &PortalUser) -> Result<(), ApiError> {
     let identity = db::identities::find_by_user(&state.pool, user.user.id)
         .await?
         .ok_or_else(|| ApiError::NotFound("there is no identity to retry".into()))?;
-    if identity.status != "failed" {
+    if identity.status != db::status::IdentityStatus::Failed {
         // Already retried (a double click): nothing to do.
         return Ok(());
     }
@@ -146,7 +146,10 @@ async fn restart(state: &AppState, user: &PortalUser) -> Result<(), ApiError> {
         .filter(|s| db::subscriptions::is_live(&s.status))
         .ok_or_else(|| ApiError::Conflict("there is no active subscription".into()))?;
     let plan = domain::Plan::parse(&live.plan).unwrap_or(domain::Plan::Basic);
-    let key = format!("user-retry:{}-g{}", identity.id, identity.generation);
+    let key = format!(
+        "user-retry:{}",
+        crate::orchestration::workflow_key(&identity)
+    );
     state
         .restate
         .start_provisioning(user.user.id, plan, &key)

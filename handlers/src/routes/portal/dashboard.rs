@@ -12,6 +12,7 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use chrono::Datelike;
+use db::status::{IdentityStatus, SignalStatus};
 
 pub struct IdentityView {
     pub email: String,
@@ -27,21 +28,21 @@ pub struct IdentityView {
 
 impl IdentityView {
     pub fn new(i: &db::identities::Identity) -> Self {
-        let (status_label, status_class) = match i.status.as_str() {
-            "active" => ("Active", "badge-ok"),
-            "pending" | "provisioning" => ("Setting up…", "badge-warn"),
-            "suspended" => ("Suspended", "badge-bad"),
-            "failed" => ("Setup failed", "badge-bad"),
-            "deprovisioning" => ("Closing", "badge-warn"),
-            _ => ("Closed", ""),
+        let (status_label, status_class) = match i.status {
+            IdentityStatus::Active => ("Active", "badge-ok"),
+            IdentityStatus::Pending | IdentityStatus::Provisioning => ("Setting up…", "badge-warn"),
+            IdentityStatus::Suspended => ("Suspended", "badge-bad"),
+            IdentityStatus::Failed => ("Setup failed", "badge-bad"),
+            IdentityStatus::Deprovisioning => ("Closing", "badge-warn"),
+            IdentityStatus::Deleted => ("Closed", ""),
         };
-        let (signal_label, signal_class) = match i.signal_status.as_str() {
-            "registered" => ("Registered ✓", "badge-ok"),
-            "pending" => ("Registering…", "badge-warn"),
-            "captcha_required" => ("Waiting for verification", "badge-warn"),
-            "failed" => ("Registration failed", "badge-bad"),
-            "unregistered" => ("Unregistered", ""),
-            _ => ("Not set up", ""),
+        let (signal_label, signal_class) = match i.signal_status {
+            SignalStatus::Registered => ("Registered ✓", "badge-ok"),
+            SignalStatus::Pending => ("Registering…", "badge-warn"),
+            SignalStatus::CaptchaRequired => ("Waiting for verification", "badge-warn"),
+            SignalStatus::Failed => ("Registration failed", "badge-bad"),
+            SignalStatus::Unregistered => ("Unregistered", ""),
+            SignalStatus::None => ("Not set up", ""),
         };
         let email_raw = i.email.clone().unwrap_or_default();
         let phone_raw = i.phone_number.clone().unwrap_or_default();
@@ -65,7 +66,7 @@ impl IdentityView {
             failure: i
                 .failure_reason
                 .as_deref()
-                .filter(|_| i.status == "failed")
+                .filter(|_| i.status == IdentityStatus::Failed)
                 .map(format::reason),
         }
     }
@@ -113,7 +114,7 @@ async fn render(state: &AppState, user: &PortalUser, q: DashboardQuery) -> ApiRe
     let (month, from, to) = crate::routes::usage::this_period();
     let identity = db::identities::find_by_user(&state.pool, user_id)
         .await?
-        .filter(|i| i.status != "deleted");
+        .filter(|i| i.status != IdentityStatus::Deleted);
     let totals = db::usage::totals(&state.pool, user_id, month).await?;
     let b = bill(state, user_id, month, false).await?;
     let used = totals.input_tokens + totals.output_tokens;

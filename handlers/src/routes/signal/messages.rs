@@ -20,6 +20,7 @@ use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use utoipa::{IntoParams, ToSchema};
+use workflows::contract;
 
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 500;
@@ -81,7 +82,7 @@ pub async fn messages(
     }
     let number = caller.number()?.to_owned();
     let identity = caller.identity.id;
-    if caller.identity.signal_status == "registered" {
+    if caller.identity.signal_status == db::status::SignalStatus::Registered {
         pull_through(&state, identity, &number).await?;
     }
     let rows = db::signal_messages::list_after(&state.pool, identity, q.after, limit).await?;
@@ -107,18 +108,14 @@ pub async fn messages(
 /// slow signal-cli delays a read by at most a few seconds), and the loop started if it is not
 /// running.
 async fn pull_through(state: &AppState, identity: uuid::Uuid, number: &str) -> ApiResult<()> {
-    let start = format!("SignalReceiver/{number}/start");
-    if let Err(e) = state
-        .restate
-        .send(&start, None, &serde_json::Value::Null)
-        .await
-    {
+    let start = contract::start_receiver(number);
+    if let Err(e) = state.restate.send(&start, None).await {
         tracing::warn!(error = %e, "starting the Signal receiver failed");
     }
-    let now = format!("SignalReceiver/{number}/receive_now");
+    let now = contract::receive_now(number);
     match tokio::time::timeout(
         std::time::Duration::from_secs(5),
-        state.restate.call(&now, None, &serde_json::Value::Null),
+        state.restate.call(&now, None),
     )
     .await
     {

@@ -36,11 +36,7 @@ pub async fn rerun(
     .await?;
     let report = state
         .restate
-        .call(
-            &format!("UsageSync/{user_id}:{month}/sync"),
-            None,
-            &serde_json::json!({}),
-        )
+        .call(&workflows::contract::sync_usage(user_id, month), None)
         .await?;
     Ok(Json(report))
 }

@@ -17,9 +17,9 @@ use axum::http::HeaderMap;
 use axum::Json;
 use providers::signal::verification_code;
 use providers::telnyx::{verify_webhook_request, InboundMessage};
-use serde_json::json;
 use std::time::Duration;
 use utoipa::ToSchema;
+use workflows::contract;
 
 const PROVIDER: &str = "telnyx";
 /// The longest the hand-over to Restate may take inside Telnyx's 2 s budget.
@@ -77,7 +77,7 @@ async fn inbound(
     let identity = db::identities::find_by_phone(&state.pool, &sms.to).await?;
     let awaiting_code = identity
         .as_ref()
-        .is_some_and(|i| matches!(i.signal_status.as_str(), "pending" | "captcha_required"));
+        .is_some_and(|i| i.signal_status.in_progress());
     if awaiting_code {
         if let Some(code) = verification_code(&sms.text) {
             hand_over_code(state, &sms.to, event_id, &code).await?;
@@ -105,18 +105,18 @@ async fn hand_over_code(
     event_id: &str,
     code: &str,
 ) -> ApiResult<()> {
-    let path = format!("SignalRegistration/{number}/submit_code");
+    let submit = contract::submit_signal_code(number, code);
     match tokio::time::timeout(
         HANDOVER_TIMEOUT,
-        state.restate.send(&path, Some(event_id), &json!(code)),
+        state.restate.send(&submit, Some(event_id)),
     )
     .await
     {
         Ok(Ok(_)) => {
             // The number's receiver waits for the registration to finish, then receives from
             // signal-cli on its own timer (a no-op when it already runs).
-            let receiver = format!("SignalReceiver/{number}/start");
-            let start = state.restate.send(&receiver, None, &json!(null));
+            let receiver = contract::start_receiver(number);
+            let start = state.restate.send(&receiver, None);
             match tokio::time::timeout(HANDOVER_TIMEOUT, start).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "starting the Signal receiver failed"),
