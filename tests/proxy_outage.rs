@@ -25,7 +25,7 @@ async fn spilled(metrics_url: &str) -> f64 {
         .unwrap();
     metrics
         .lines()
-        .find(|l| l.starts_with("proxy_usage_spilled_total"))
+        .find(|l| l.starts_with("poindexter_usage_spilled_events_total"))
         .and_then(|l| l.split_whitespace().last())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0)

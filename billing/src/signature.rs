@@ -56,7 +56,9 @@ pub fn verify(
     if sigs.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    if (now - t).abs() > tolerance {
+    // abs_diff: a timestamp far from now (`t=-9223372036854775808`) must be stale, not an
+    // overflow panic (found by fuzz/stripe_signature).
+    if now.abs_diff(t) > tolerance.max(0) as u64 {
         return Err(SignatureError::Stale);
     }
     let expected = mac(secret, t, body).finalize().into_bytes();
@@ -73,6 +75,18 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timestamp_at_the_ends_of_i64_is_stale() {
+        for t in [i64::MIN, i64::MAX] {
+            let h = format!("t={t},v1=00");
+            assert_eq!(
+                verify(&h, b"{}", "s", 1_000, 300),
+                Err(SignatureError::Stale)
+            );
+            assert!(verify(&h, b"{}", "s", i64::MIN, 300).is_err());
+        }
+    }
 
     #[test]
     fn round_trip_and_rejections() {

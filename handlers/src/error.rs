@@ -113,6 +113,8 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let mut res = (status, Json(body)).into_response();
+        res.extensions_mut()
+            .insert(server::http_metrics::ErrorKind(self.code()));
         if let Some(secs) = retry_after {
             if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
                 res.headers_mut().insert(header::RETRY_AFTER, v);

@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod oauth;
 pub mod openapi;
+pub mod ops_gauges;
 pub mod orchestration;
 pub mod portal;
 pub mod restate_nodes;
@@ -114,15 +115,20 @@ pub fn router(state: AppState) -> Router {
             )),
         )
         .split_for_parts();
-    let spec = Arc::new(spec);
+    let spec = Arc::new(openapi::with_error_responses(spec));
     let pool = state.pool.clone();
-    let readiness = Readiness::new().check(
-        "postgres",
-        Arc::new(move || {
-            let pool = pool.clone();
-            async move { db::ping(&pool).await }.boxed()
-        }),
-    );
+    let readiness = Readiness::new()
+        .check(
+            "postgres",
+            Arc::new(move || {
+                let pool = pool.clone();
+                async move { db::ping(&pool).await }.boxed()
+            }),
+        )
+        .on_scrape(ops_gauges::on_scrape(
+            state.pool.clone(),
+            state.restate.clone(),
+        ));
     api.route(
         "/openapi.json",
         get(move || async move { Json(spec.as_ref().clone()) }),

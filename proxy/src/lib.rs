@@ -6,6 +6,8 @@
 pub mod catalog;
 mod conn_pool;
 mod errors;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz_api;
 mod json_scan;
 mod keys;
 pub mod options;

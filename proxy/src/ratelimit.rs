@@ -83,7 +83,8 @@ impl Limiter {
                     Ok(0) => Ok(()),
                     Ok(us) => Err(Duration::from_micros(us)),
                     Err(e) => {
-                        metrics::counter!("proxy_ratelimit_redis_errors_total").increment(1);
+                        metrics::counter!("poindexter_proxy_ratelimit_redis_errors_total")
+                            .increment(1);
                         tracing::warn!(error = %e, "rate limit store unavailable; allowing");
                         Ok(())
                     }

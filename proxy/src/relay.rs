@@ -146,7 +146,7 @@ impl Stream for Relay {
                 Poll::Ready(Some(Err(e))) => {
                     // The upstream broke off mid-stream: bill what it produced, then end the
                     // client's stream abruptly too (no false "done").
-                    metrics::counter!("proxy_upstream_stream_errors_total").increment(1);
+                    metrics::counter!("poindexter_proxy_upstream_stream_errors_total").increment(1);
                     self.finish(200);
                     return Poll::Ready(Some(Err(std::io::Error::other(format!(
                         "upstream stream failed: {e}"
@@ -165,7 +165,7 @@ impl Stream for Relay {
 impl Drop for Relay {
     fn drop(&mut self) {
         if self.metering.is_some() {
-            metrics::counter!("proxy_client_disconnects_total").increment(1);
+            metrics::counter!("poindexter_proxy_client_disconnects_total").increment(1);
             self.finish(crate::request_meter::CLIENT_CLOSED);
         }
     }

@@ -373,7 +373,7 @@ impl Upstreams {
             )
             .await;
             let Ok(answer) = answer else {
-                metrics::counter!("proxy_upstream_failovers_total", "provider" => provider.as_str(), "reason" => "timeout").increment(1);
+                metrics::counter!("poindexter_proxy_upstream_failovers_total", "provider" => provider.as_str(), "reason" => "timeout").increment(1);
                 tracing::warn!(
                     provider = provider.as_str(),
                     target = i % targets.len(),
@@ -384,7 +384,7 @@ impl Upstreams {
             };
             match answer.map(|(res, conn)| Answer { res, conn }) {
                 Ok(res) if res.status().as_u16() == 429 || res.status().is_server_error() => {
-                    metrics::counter!("proxy_upstream_failovers_total", "provider" => provider.as_str(), "reason" => "status").increment(1);
+                    metrics::counter!("poindexter_proxy_upstream_failovers_total", "provider" => provider.as_str(), "reason" => "status").increment(1);
                     tracing::warn!(
                         provider = provider.as_str(),
                         status = res.status().as_u16(),
@@ -395,7 +395,7 @@ impl Upstreams {
                 }
                 Ok(res) => Ok(res),
                 Err(e) => {
-                    metrics::counter!("proxy_upstream_failovers_total", "provider" => provider.as_str(), "reason" => "connect").increment(1);
+                    metrics::counter!("poindexter_proxy_upstream_failovers_total", "provider" => provider.as_str(), "reason" => "connect").increment(1);
                     tracing::warn!(provider = provider.as_str(), error = %e, target = i % targets.len(), "upstream unreachable; trying the next target");
                     Err(Failure::Connect)
                 }

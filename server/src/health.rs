@@ -11,9 +11,13 @@ use std::sync::Arc;
 /// Named dependency checks, each answering whether that dependency is reachable now.
 pub type Check = Arc<dyn Fn() -> BoxFuture<'static, bool> + Send + Sync>;
 
+/// Brings gauges up to date just before `/metrics` renders (e.g. counts read from Postgres).
+pub type ScrapeHook = Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
+
 #[derive(Clone, Default)]
 pub struct Readiness {
     checks: Vec<(&'static str, Check)>,
+    on_scrape: Vec<ScrapeHook>,
 }
 
 impl Readiness {
@@ -23,6 +27,13 @@ impl Readiness {
 
     pub fn check(mut self, name: &'static str, check: Check) -> Self {
         self.checks.push((name, check));
+        self
+    }
+
+    /// Runs `hook` before each `/metrics` answer (at most 2 s; a slow one is left behind):
+    /// nothing is read while nobody scrapes.
+    pub fn on_scrape(mut self, hook: ScrapeHook) -> Self {
+        self.on_scrape.push(hook);
         self
     }
 }
@@ -64,7 +75,10 @@ async fn ready(State(r): State<Arc<Readiness>>) -> Response {
     (status, Json(body)).into_response()
 }
 
-async fn metrics() -> Response {
+async fn metrics(State(r): State<Arc<Readiness>>) -> Response {
+    for hook in &r.on_scrape {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), hook()).await;
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::metrics::render(),

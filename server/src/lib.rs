@@ -2,6 +2,7 @@
 //! `/healthz` + `/readyz` + `/metrics`, and graceful shutdown on SIGTERM / Ctrl-C.
 
 pub mod health;
+pub mod http_metrics;
 pub mod metrics;
 pub mod request_id;
 pub mod shutdown;

@@ -1,6 +1,6 @@
 //! Every request gets an `x-request-id` (the caller's, if it sent a sane one), echoed in the
 //! response and recorded on the request's log span, so every log line of a request carries it.
-//! Requests are also counted and timed for `/metrics`.
+//! Requests are also counted and timed for `/metrics` (`http_metrics`).
 
 use axum::extract::Request;
 use axum::middleware::Next;
@@ -46,10 +46,7 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
             tracing::info!(status, elapsed_ms = elapsed.as_millis() as u64, "request");
         }
     });
-    metrics::counter!("http_requests_total", "route" => route.clone(), "status" => status.to_string())
-        .increment(1);
-    metrics::histogram!("http_request_duration_seconds", "route" => route)
-        .record(elapsed.as_secs_f64());
+    crate::http_metrics::observe(&route, &method, &res, elapsed);
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(HEADER, v);
     }

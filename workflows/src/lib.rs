@@ -6,6 +6,7 @@ mod deprovision_identity;
 mod deps;
 mod hyper_service;
 mod identity_lifecycle;
+mod metrics;
 mod provision_identity;
 mod saga;
 mod signal_receiver;
@@ -33,6 +34,7 @@ use std::sync::Arc;
 
 /// The Restate endpoint with every service bound, and the ops routes to serve beside it.
 pub fn build(config: &Config) -> anyhow::Result<(Endpoint, Router)> {
+    crate::metrics::register();
     let pool = db::connect_lazy(&config.database_url)?;
     let deps = deps::Deps::new(config, pool.clone())?;
     let stripe =

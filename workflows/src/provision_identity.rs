@@ -199,6 +199,7 @@ impl ProvisionIdentity {
                 for step in Step::ALL {
                     progress(&deps, id, step, StepStatus::Pending, None).await;
                 }
+                crate::metrics::provisioning_started();
                 Ok(())
             }
         })
@@ -413,6 +414,7 @@ async fn activate(deps: SharedDeps, id: Uuid, user_id: Uuid) -> Result<(), StepF
     progress(&deps, id, Step::Activate, StepStatus::Done, None).await;
     // Status last: whoever sees `active` also sees every step done.
     db::identities::set_status(&deps.pool, id, IdentityStatus::Active, None).await?;
+    crate::metrics::provisioning_succeeded(&deps.pool, id).await;
     Ok(())
 }
 
@@ -483,5 +485,6 @@ async fn mark_failed(
     let detail =
         serde_json::json!({ "identity_id": id, "reason": reason, "left_behind": left_behind });
     db::audit::record(&deps.pool, actor, Some(user_id), "identity.failed", detail).await?;
+    crate::metrics::provisioning_failed();
     Ok(())
 }

@@ -111,18 +111,20 @@ impl SignalReceiver {
                 let result = deps.signal.receive(&n).await;
                 let outcome = match &result {
                     Ok(got) => {
-                        metrics::counter!("signal_messages_received_total")
+                        metrics::counter!("poindexter_signal_messages_received_total")
                             .increment(got.len() as u64);
                         #[allow(clippy::disallowed_methods)] // inside ctx.run, for the metric only
                         let now = chrono::Utc::now().timestamp() as f64;
-                        metrics::gauge!("signal_last_receive_timestamp_seconds", "number" => n.clone())
+                        // No number label: a phone number is personal data and one series per number.
+                        metrics::gauge!("poindexter_signal_last_receive_timestamp_seconds")
                             .set(now);
                         "ok"
                     }
                     Err(SignalError::NotRegistered(_)) => "unregistered",
                     Err(_) => "failed",
                 };
-                metrics::counter!("signal_receives_total", "outcome" => outcome).increment(1);
+                metrics::counter!("poindexter_signal_receives_total", "outcome" => outcome)
+                    .increment(1);
                 Ok(Json(match result {
                     Ok(got) => Receipt::Messages(
                         got.into_iter()

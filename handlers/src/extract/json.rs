@@ -1,11 +1,14 @@
 //! `ValidJson<T>`: like axum's `Json`, but malformed JSON, wrong types, missing and unknown
-//! fields become 400 naming the field, a wrong content type 415-as-400, and an oversized body 413.
+//! fields become 400 naming the field, a wrong content type 400, and an oversized body 413.
+//! The field comes from `serde_path_to_error`'s path, never from parsing an error's text: a
+//! value the caller sent can contain any text.
 
 use crate::error::ApiError;
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
+use serde_json::error::Category;
 
 pub struct ValidJson<T>(pub T);
 
@@ -17,59 +20,64 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Self(v)),
-            Err(rejection) => Err(map_rejection(rejection)),
+        if !is_json(req.headers()) {
+            return Err(ApiError::BadRequest {
+                field: None,
+                message: "expected a JSON body with `Content-Type: application/json`".into(),
+            });
         }
-    }
-}
-
-fn map_rejection(rejection: JsonRejection) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::PayloadTooLarge("request body is too large".into());
-    }
-    match rejection {
-        JsonRejection::MissingJsonContentType(_) => ApiError::BadRequest {
-            field: None,
-            message: "expected a JSON body with `Content-Type: application/json`".into(),
-        },
-        JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest {
-            field: None,
-            message: format!("malformed JSON: {}", inner_message(&e.body_text())),
-        },
-        JsonRejection::JsonDataError(e) => {
-            let text = e.body_text();
-            ApiError::BadRequest {
-                field: field_of(&text),
-                message: inner_message(&text),
+        let body = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge("request body is too large".into())
+            } else {
+                ApiError::BadRequest {
+                    field: None,
+                    message: rejection.body_text(),
+                }
             }
-        }
-        other => ApiError::BadRequest {
-            field: None,
-            message: other.body_text(),
-        },
+        })?;
+        parse(&body).map(Self)
     }
 }
 
-/// serde_path_to_error's text looks like `Failed to deserialize the JSON body into the target
-/// type: email: invalid type: ...`; keep the part after the axum preamble.
-fn inner_message(text: &str) -> String {
-    text.split_once("target type: ")
-        .map(|(_, rest)| rest)
-        .unwrap_or(text)
-        .to_owned()
+/// `application/json`, or any `application/…+json`, with or without parameters.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
-fn field_of(text: &str) -> Option<String> {
-    let inner = inner_message(text);
-    if let Some(rest) = inner.split_once("missing field `") {
-        return rest.1.split('`').next().map(str::to_owned);
+/// Reads a whole JSON document into `T`; on failure, the 400 names the field at fault.
+pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(rejection)?;
+    // Trailing characters after the document are malformed JSON too.
+    de.end().map_err(|e| malformed(&e))?;
+    Ok(value)
+}
+
+fn malformed(e: &serde_json::Error) -> ApiError {
+    ApiError::BadRequest {
+        field: None,
+        message: format!("malformed JSON: {e}"),
     }
-    if let Some(rest) = inner.split_once("unknown field `") {
-        return rest.1.split('`').next().map(str::to_owned);
+}
+
+fn rejection(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    if e.inner().classify() != Category::Data {
+        return malformed(e.inner());
     }
-    let (path, _) = inner.split_once(": ")?;
-    (!path.contains(' ') && path != ".").then(|| path.to_owned())
+    super::field::bad_request(e.path(), e.inner().to_string(), "")
 }
 
 /// An absent body (no content type, or empty) is `None`; anything else must be valid JSON.
@@ -93,5 +101,71 @@ where
         <Self as FromRequest<S>>::from_request(req, state)
             .await
             .map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        cap_cents: Option<i64>,
+        inner: Option<Inner>,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        name: String,
+    }
+
+    fn field_of(body: &str) -> Option<String> {
+        match parse::<Outer>(body.as_bytes()) {
+            Err(ApiError::BadRequest { field, .. }) => field,
+            other => panic!("expected a 400, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_the_field_from_the_path() {
+        assert_eq!(
+            field_of(r#"{"cap_cents": "x"}"#).as_deref(),
+            Some("cap_cents")
+        );
+        assert_eq!(field_of(r#"{"inner": {}}"#).as_deref(), Some("inner.name"));
+        assert_eq!(
+            field_of(r#"{"inner": {"name": 1}}"#).as_deref(),
+            Some("inner.name")
+        );
+        assert_eq!(field_of(r#"{"bogus": 1}"#).as_deref(), Some("bogus"));
+        assert_eq!(
+            field_of(r#"{"inner": {"name": "a", "x": 1}}"#).as_deref(),
+            Some("inner.x")
+        );
+    }
+
+    #[test]
+    fn a_value_that_reads_like_an_error_does_not_name_the_field() {
+        let body = r#"{"cap_cents": "missing field `password`"}"#;
+        assert_eq!(field_of(body).as_deref(), Some("cap_cents"));
+    }
+
+    #[test]
+    fn syntax_errors_and_trailing_text_are_malformed() {
+        for body in [r#"{"cap_cents": "#, r#"{} {}"#, "nul"] {
+            match parse::<Outer>(body.as_bytes()) {
+                Err(ApiError::BadRequest {
+                    field: None,
+                    message,
+                }) => {
+                    assert!(message.starts_with("malformed JSON"), "{message}")
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Request extractors whose rejections use the API's error format.
 
+mod field;
 mod json;
 mod path_id;
 mod query;

@@ -2,7 +2,7 @@
 //! format naming the parameter.
 
 use crate::error::ApiError;
-use axum::extract::{FromRequestParts, Query};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
@@ -15,25 +15,11 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match Query::<T>::from_request_parts(parts, state).await {
-            Ok(Query(v)) => Ok(Self(v)),
-            Err(rejection) => {
-                // "Failed to deserialize query string: limit: invalid digit found in string"
-                let text = rejection.body_text();
-                let inner = text
-                    .split_once("query string: ")
-                    .map_or(text.as_str(), |(_, rest)| rest);
-                let field = inner
-                    .split_once(": ")
-                    .map(|(path, _)| path)
-                    .filter(|p| !p.contains(' '))
-                    .map(str::to_owned);
-                Err(ApiError::BadRequest {
-                    field,
-                    message: format!("bad query parameter: {inner}"),
-                })
-            }
-        }
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let raw = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
+        serde_path_to_error::deserialize(de).map(Self).map_err(|e| {
+            super::field::bad_request(e.path(), e.inner().to_string(), "bad query parameter: ")
+        })
     }
 }

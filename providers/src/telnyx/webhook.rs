@@ -86,7 +86,8 @@ pub fn verify_webhook(
         .trim()
         .parse()
         .map_err(|_| WebhookError::MalformedTimestamp)?;
-    if (now_unix - ts).abs() > TOLERANCE_SECS {
+    // abs_diff: a timestamp far from now must be stale, not an overflow panic.
+    if now_unix.abs_diff(ts) > TOLERANCE_SECS as u64 {
         return Err(WebhookError::StaleTimestamp);
     }
     let sig_bytes = base64::engine::general_purpose::STANDARD
@@ -126,4 +127,21 @@ pub fn verify_webhook_request(
         body,
         now_unix,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timestamp_at_the_ends_of_i64_is_stale() {
+        let key = [7u8; 32];
+        for ts in [i64::MIN, i64::MAX] {
+            let r = verify_webhook(&key, "AAAA", &ts.to_string(), b"{}", 1_000);
+            assert!(
+                matches!(r, Err(WebhookError::StaleTimestamp)),
+                "{ts}: {r:?}"
+            );
+        }
+    }
 }

@@ -145,7 +145,7 @@ async fn admit(
         Access::Suspended => return Err((ProxyError::Suspended, Some(user))),
     }
     if let Err(wait) = shared.limiter.check(entry.key_id).await {
-        metrics::counter!("proxy_rate_limited_total").increment(1);
+        metrics::counter!("poindexter_proxy_rate_limited_total").increment(1);
         let retry_after_s = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         return Err((
             ProxyError::RateLimited {
@@ -245,10 +245,19 @@ where
         }
     };
     count(dialect, res.status().as_u16());
+    server::metrics::proxy_answered(
+        if dialect == Dialect::Anthropic {
+            "anthropic"
+        } else {
+            "openai"
+        },
+        res.status().as_u16(),
+        ctx.started.elapsed(),
+    );
     ctx.decorate(res, Some(&user))
 }
 
-/// `proxy_requests_total{dialect, class}` with static labels only: nothing allocated per request.
+/// `poindexter_proxy_requests_total{dialect, status_class}` with static labels only: nothing allocated per request.
 fn count(dialect: Dialect, status: u16) {
     let dialect = match dialect {
         Dialect::OpenAi => "openai",
@@ -259,7 +268,7 @@ fn count(dialect: Dialect, status: u16) {
         400..=499 => "4xx",
         _ => "5xx",
     };
-    metrics::counter!("proxy_requests_total", "dialect" => dialect, "class" => class).increment(1);
+    metrics::counter!("poindexter_proxy_requests_total", "dialect" => dialect, "status_class" => class).increment(1);
 }
 
 /// The headers of an upstream answer worth passing on.

@@ -47,7 +47,13 @@ impl Meter {
             event.input_tokens + event.output_tokens,
             event.cost_microdollars,
         );
-        metrics::counter!("proxy_usage_events_total").increment(1);
+        metrics::counter!("poindexter_usage_events_total").increment(1);
+        server::metrics::ai_tokens(
+            &event.provider,
+            &event.model,
+            event.input_tokens,
+            event.output_tokens,
+        );
         if let Err(mpsc::error::SendError(event)) = self.tx.send(event) {
             // The writer has stopped (shutdown under way): keep the event on disk instead.
             if let Err(e) = spill::append(&self.spill_path, std::slice::from_ref(&event)) {

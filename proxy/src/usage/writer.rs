@@ -88,6 +88,7 @@ impl Task {
         mut stop: watch::Receiver<bool>,
     ) {
         let mut replay_tick = tokio::time::interval(Duration::from_millis(500));
+        metrics::gauge!("poindexter_usage_spill_events").set(0.0); // until a replay counts the file
         loop {
             if *stop.borrow() {
                 break;
@@ -150,6 +151,7 @@ impl Task {
                 Err(_) => break,
             }
         }
+        metrics::gauge!("poindexter_usage_writer_backlog_events").set(rx.len() as f64);
         batch
     }
 
@@ -157,7 +159,8 @@ impl Task {
         if !self.spilled {
             match insert_with_partitions(&self.pool, &batch).await {
                 Ok(()) => {
-                    metrics::counter!("proxy_usage_written_total").increment(batch.len() as u64);
+                    metrics::counter!("poindexter_usage_written_events_total")
+                        .increment(batch.len() as u64);
                     return;
                 }
                 Err(e) => {
@@ -174,7 +177,8 @@ impl Task {
         let res = tokio::task::spawn_blocking(move || spill::append(&path, &batch)).await;
         match res {
             Ok(Ok(())) => {
-                metrics::counter!("proxy_usage_spilled_total").increment(n as u64);
+                metrics::counter!("poindexter_usage_spilled_events_total").increment(n as u64);
+                metrics::gauge!("poindexter_usage_spill_events").increment(n as f64);
                 self.spilled = true;
             }
             Ok(Err(e)) => {
@@ -209,6 +213,7 @@ impl Task {
             }
             written += chunk.len();
         }
+        metrics::gauge!("poindexter_usage_spill_events").set((events.len() - written) as f64);
         if written == 0 && !events.is_empty() {
             return;
         }
@@ -244,7 +249,7 @@ impl Task {
                     if !matches!(saved, Ok(Ok(()))) {
                         return false;
                     }
-                    metrics::counter!("proxy_usage_rejected_total").increment(1);
+                    metrics::counter!("poindexter_usage_rejected_events_total").increment(1);
                     tracing::error!(
                         request_id = %event.request_id,
                         error = %e,

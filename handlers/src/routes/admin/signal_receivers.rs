@@ -16,11 +16,16 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 pub const DEFAULT_STALE_AFTER_SECS: i64 = 900;
+/// A year: a larger threshold lists nothing more, and a huge one overflowed Postgres' interval
+/// arithmetic into a 500 (found by schemathesis).
+pub const MAX_STALE_AFTER_SECS: i64 = 366 * 24 * 3600;
 
 #[derive(serde::Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StaleQuery {
-    /// Seconds without a successful receive before a number is listed (default 900).
+    /// Seconds without a successful receive before a number is listed (default 900, at most
+    /// a year).
+    #[param(minimum = 0, maximum = 31622400)]
     stale_after_secs: Option<i64>,
 }
 
@@ -52,8 +57,11 @@ pub async fn stale(
     ValidQuery(q): ValidQuery<StaleQuery>,
 ) -> ApiResult<Json<StaleNumbers>> {
     let secs = q.stale_after_secs.unwrap_or(DEFAULT_STALE_AFTER_SECS);
-    if secs < 0 {
-        return Err(ApiError::bad_field("stale_after_secs", "at least 0"));
+    if !(0..=MAX_STALE_AFTER_SECS).contains(&secs) {
+        return Err(ApiError::bad_field(
+            "stale_after_secs",
+            format!("from 0 to {MAX_STALE_AFTER_SECS} (a year)"),
+        ));
     }
     let rows = db::signal_messages::stale(&state.pool, secs).await?;
     Ok(Json(StaleNumbers {

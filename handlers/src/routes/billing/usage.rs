@@ -3,8 +3,9 @@
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::ValidQuery;
 use crate::state::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use domain::{Month, Plan};
 use utoipa::{IntoParams, ToSchema};
@@ -49,7 +50,7 @@ pub(crate) fn parse_month(raw: Option<&str>) -> ApiResult<(Month, bool)> {
 pub async fn billing_usage(
     State(state): State<AppState>,
     auth: AuthUser,
-    Query(q): Query<MonthQuery>,
+    ValidQuery(q): ValidQuery<MonthQuery>,
 ) -> ApiResult<Json<BillingUsage>> {
     let (month, over) = parse_month(q.month.as_deref())?;
     Ok(Json(bill(&state, auth.user_id, month, over).await?))

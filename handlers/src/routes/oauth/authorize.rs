@@ -227,7 +227,8 @@ pub struct Decision {
                  description = "The consent form: the authorization request's fields, csrf, and decision=approve|deny"),
     responses((status = 303, description = "Back to the client with code and state, or error=access_denied"),
               (status = 400, description = "Unknown client or redirect_uri"),
-              (status = 403, description = "Missing or wrong CSRF token: nothing done")))]
+              (status = 403, description = "Missing or wrong CSRF token: nothing done"),
+              (status = 415, description = "Not a form post (`application/x-www-form-urlencoded`)")))]
 pub async fn decide(
     State(state): State<AppState>,
     Extension(browser): Extension<BrowserId>,

@@ -80,6 +80,7 @@ pub async fn stripe_webhook(
     // Run to the end even if Stripe hangs up: a dropped future must not return a connection
     // that still holds the subscription's lock to the pool.
     let (id, kind) = (event.id.clone(), event.kind.clone());
+    let created = event.created.timestamp();
     let outcome = tokio::spawn(async move { process(&state, &event, change).await })
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))??;
@@ -87,6 +88,7 @@ pub async fn stripe_webhook(
         return Ok(Json(json!({ "received": true, "duplicate": true })));
     }
     tracing::info!(event = %id, %kind, outcome, "stripe webhook processed");
+    server::metrics::webhook_handled("stripe", &kind, created);
     Ok(Json(json!({ "received": true, "outcome": outcome })))
 }
 

@@ -1,0 +1,36 @@
+//! The proxy's usage reader (a hand-written scanner that finds the top-level `usage` without
+//! parsing the whole answer): never panics on any bytes, and on any JSON object it reads the
+//! same counts a full parse finds.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
+
+fuzz_target!(|input: &[u8]| {
+    let oa = proxy::fuzz_api::openai_body(input);
+    let _ = proxy::fuzz_api::anthropic_body(input);
+    // As stream events, one per line, both dialects.
+    let events: Vec<&[u8]> = input.split(|b| *b == b'\n').collect();
+    let _ = proxy::fuzz_api::stream_usage(false, &events);
+    let _ = proxy::fuzz_api::stream_usage(true, &events);
+
+    // Differential: in a canonical object (no duplicate keys, no odd spacing) the scanner
+    // must find what serde_json finds.
+    let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(input) else {
+        return;
+    };
+    let canonical = serde_json::to_vec(&Value::Object(obj.clone())).unwrap();
+    let read = proxy::fuzz_api::openai_body(&canonical);
+    let usage = obj.get("usage").and_then(Value::as_object);
+    let prompt = usage.and_then(|u| u.get("prompt_tokens")).and_then(Value::as_u64);
+    let completion = usage.and_then(|u| u.get("completion_tokens")).and_then(Value::as_u64);
+    if let (Some(p), Some(c)) = (prompt, completion) {
+        let details_ok = usage
+            .and_then(|u| u.get("prompt_tokens_details"))
+            .is_none_or(|d| d.is_null() || d.get("cached_tokens").is_none_or(|c| c.is_u64() || c.is_null()));
+        if details_ok {
+            assert_eq!((read.0, read.1), (p, c), "usage misread in {}", String::from_utf8_lossy(&canonical));
+        }
+    }
+    let _ = oa;
+});
