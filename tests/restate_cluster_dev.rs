@@ -165,17 +165,29 @@ async fn dev_runs_a_three_node_cluster_and_stops_and_restarts_it() {
     // finished provisioning.
     let mut dev = start();
     wait_banner(&dev).await;
-    let rows: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/query", admins[1]))
-        .header("accept", "application/json")
-        .json(&json!({"query": "SELECT count(*) AS n FROM sys_invocation WHERE target_service_name = 'ProvisionIdentity' AND status = 'completed'"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(rows["rows"][0]["n"], 1, "{rows}");
+    // A query answers before every partition has its leader back, and a partition without one
+    // contributes no rows: wait for the invocation to show (it never will if it was lost).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/query", admins[1]))
+            .header("accept", "application/json")
+            .json(&json!({"query": "SELECT count(*) AS n FROM sys_invocation WHERE target_service_name = 'ProvisionIdentity' AND status = 'completed'"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap_or_default();
+        if rows["rows"][0]["n"] == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the finished provisioning is not in the restarted cluster: {rows}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     dev.signal(libc::SIGTERM);
     let status = dev.wait_exit(Duration::from_secs(40)).expect("dev stopped");
     assert!(status.success(), "dev exited with {status}");
