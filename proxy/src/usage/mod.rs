@@ -1,8 +1,10 @@
-//! Metering: one `UsageEvent` per proxied request, handed to a batched writer without
-//! waiting. The writer inserts batches; while Postgres is unreachable it appends them to a
-//! local spill file and replays that file, in order, once the database is back.
+//! Metering: one `UsageEvent` per proxied request, appended to a local journal and handed to a
+//! batched writer without waiting. The writer inserts batches; while Postgres is unreachable it
+//! appends them to a local spill file and replays that file, in order, once the database is
+//! back. The journal covers a crash between the two (see `journal`).
 
 mod insert;
+mod journal;
 mod spill;
 mod writer;
 
@@ -37,7 +39,7 @@ pub struct UsageEvent {
 #[derive(Clone)]
 pub struct Meter {
     tx: mpsc::UnboundedSender<UsageEvent>,
-    spill_path: Arc<std::path::PathBuf>,
+    journal: Arc<journal::Journal>,
 }
 
 impl Meter {
@@ -54,11 +56,8 @@ impl Meter {
             event.input_tokens,
             event.output_tokens,
         );
-        if let Err(mpsc::error::SendError(event)) = self.tx.send(event) {
-            // The writer has stopped (shutdown under way): keep the event on disk instead.
-            if let Err(e) = spill::append(&self.spill_path, std::slice::from_ref(&event)) {
-                tracing::error!(error = %e, request_id = %event.request_id, "usage event lost");
-            }
-        }
+        // Journaled before the answer's last byte leaves: a SIGKILL after answering loses
+        // nothing (the next start replays the journal).
+        self.journal.append(event, &self.tx);
     }
 }

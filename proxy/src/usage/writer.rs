@@ -2,6 +2,7 @@
 //! `batch_wait` after its first event. While a spill file exists every new batch is appended
 //! to it (so order is kept) and the file is replayed every half second until Postgres takes it.
 
+use crate::usage::journal::Journal;
 use crate::usage::{insert, spill, Meter, UsageEvent};
 use sqlx::PgPool;
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ pub struct Writer {
 
 struct Task {
     pool: PgPool,
+    journal: Arc<Journal>,
     path: Arc<PathBuf>,
     max: usize,
     spilled: bool,
@@ -37,6 +39,9 @@ impl Writer {
         let (tx, rx) = mpsc::unbounded_channel();
         let (stop, stop_rx) = watch::channel(false);
         let (done_tx, done) = tokio::sync::oneshot::channel();
+        // What a killed predecessor journaled goes to the spill file before the writer looks.
+        let journal = Arc::new(Journal::open(&spill_path)?);
+        let task_journal = journal.clone();
         let path = Arc::new(spill_path);
         let url = database_url.to_owned();
         let task_path = path.clone();
@@ -51,6 +56,7 @@ impl Writer {
                         Ok(pool) => {
                             let task = Task {
                                 pool,
+                                journal: task_journal,
                                 spilled: !spill::is_empty(&task_path),
                                 path: task_path,
                                 max: max.max(1),
@@ -62,13 +68,7 @@ impl Writer {
                 });
                 let _ = done_tx.send(());
             })?;
-        Ok((
-            Meter {
-                tx,
-                spill_path: path,
-            },
-            Self { stop, done },
-        ))
+        Ok((Meter { tx, journal }, Self { stop, done }))
     }
 
     /// Writes everything still queued (to Postgres, or to the spill file if it is down).
@@ -97,20 +97,14 @@ impl Task {
                 first = rx.recv() => {
                     let Some(first) = first else { break };
                     let batch = self.gather(first, &mut rx, wait, &mut stop).await;
-                    self.write(batch).await;
+                    self.write_journaled(batch, &mut rx).await;
                 }
                 _ = replay_tick.tick(), if self.spilled => self.replay().await,
                 _ = stop.changed() => break,
             }
         }
         rx.close();
-        let mut rest = Vec::new();
-        while let Ok(e) = rx.try_recv() {
-            rest.push(e);
-        }
-        for chunk in rest.chunks(self.max) {
-            self.write(chunk.to_vec()).await;
-        }
+        self.write_journaled(Vec::new(), &mut rx).await;
         if self.spilled {
             self.replay().await;
         }
@@ -155,23 +149,47 @@ impl Task {
         batch
     }
 
-    async fn write(&mut self, batch: Vec<UsageEvent>) {
+    /// Closes the journal's segment, takes every event still queued (all of that segment's
+    /// are, once it is closed), writes them, and deletes the segment once they are durable.
+    async fn write_journaled(
+        &mut self,
+        mut batch: Vec<UsageEvent>,
+        rx: &mut mpsc::UnboundedReceiver<UsageEvent>,
+    ) {
+        let closed = self.journal.rotate();
+        while let Ok(e) = rx.try_recv() {
+            batch.push(e);
+        }
+        let mut durable = true;
+        for chunk in batch.chunks(self.max) {
+            durable &= self.write(chunk.to_vec()).await;
+        }
+        if durable {
+            self.journal.remove(closed);
+        }
+    }
+
+    /// Writes to Postgres, or else to the spill file; false if neither took the batch.
+    async fn write(&mut self, batch: Vec<UsageEvent>) -> bool {
+        if batch.is_empty() {
+            return true;
+        }
         if !self.spilled {
             match insert_with_partitions(&self.pool, &batch).await {
                 Ok(()) => {
                     metrics::counter!("poindexter_usage_written_events_total")
                         .increment(batch.len() as u64);
-                    return;
+                    return true;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, events = batch.len(), "usage write failed; spilling to disk");
                 }
             }
         }
-        self.spill(batch).await;
+        self.spill(batch).await
     }
 
-    async fn spill(&mut self, batch: Vec<UsageEvent>) {
+    async fn spill(&mut self, batch: Vec<UsageEvent>) -> bool {
         let path = self.path.clone();
         let n = batch.len();
         let res = tokio::task::spawn_blocking(move || spill::append(&path, &batch)).await;
@@ -180,11 +198,16 @@ impl Task {
                 metrics::counter!("poindexter_usage_spilled_events_total").increment(n as u64);
                 metrics::gauge!("poindexter_usage_spill_events").increment(n as f64);
                 self.spilled = true;
+                true
             }
             Ok(Err(e)) => {
-                tracing::error!(error = %e, events = n, "cannot write the usage spill file; events lost")
+                tracing::error!(error = %e, events = n, "cannot write the usage spill file; the journal keeps them");
+                false
             }
-            Err(e) => tracing::error!(error = %e, events = n, "spill task failed; events lost"),
+            Err(e) => {
+                tracing::error!(error = %e, events = n, "spill task failed; the journal keeps them");
+                false
+            }
         }
     }
 
