@@ -3,7 +3,7 @@
 //! started again: the workflows process, an api, a proxy, a Restate node (one at a time, so
 //! the cluster keeps its quorum), and Postgres restarted once, half-way.
 
-use super::world::World;
+use super::world::{Part, World};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde_json::json;
@@ -66,27 +66,14 @@ pub async fn run(world: &mut World, end: Instant, pg_at: Instant) -> Kills {
             round.shuffle(&mut rand::thread_rng());
         }
         let name = match round.pop().unwrap() {
-            0 => {
-                world.workflows.kill9();
-                tokio::time::sleep(down).await;
-                world.workflows.start().await;
-                world.workflows.name.clone()
-            }
+            0 => bounce(&mut world.workflows, down).await,
             1 => {
                 let i = rand::thread_rng().gen_range(0..world.apis.len());
-                let part = &mut world.apis[i];
-                part.kill9();
-                tokio::time::sleep(down).await;
-                part.start().await;
-                part.name.clone()
+                bounce(&mut world.apis[i], down).await
             }
             2 => {
                 let i = rand::thread_rng().gen_range(0..world.proxies.len());
-                let part = &mut world.proxies[i];
-                part.kill9();
-                tokio::time::sleep(down).await;
-                part.start().await;
-                part.name.clone()
+                bounce(&mut world.proxies[i], down).await
             }
             _ => {
                 let node = rand::thread_rng().gen_range(0..world.cluster.nodes.len());
@@ -104,6 +91,14 @@ pub async fn run(world: &mut World, end: Instant, pg_at: Instant) -> Kills {
         *kills.entry("postgres (restart)".into()).or_default() += 1;
     }
     kills
+}
+
+/// SIGKILL, down for `down`, started again (and healthy); the part's name.
+async fn bounce(part: &mut Part, down: Duration) -> String {
+    part.kill9();
+    tokio::time::sleep(down).await;
+    part.start().await;
+    part.name.clone()
 }
 
 /// Stops Postgres (fast: every connection cut) and starts it again a moment later.
