@@ -53,6 +53,17 @@ async fn the_whole_stack_under_faults_loses_and_duplicates_nothing() {
     traffic.await.expect("the traffic ended with a panic");
 
     // Faults off, every part up: whatever was interrupted finishes now.
+    let faults = world.sandbox.get_json("/_sandbox/faults").await;
+    let mut fired = std::collections::BTreeMap::<String, u64>::new();
+    for f in faults["faults"].as_array().into_iter().flatten() {
+        let name = format!(
+            "{} {}",
+            f["provider"].as_str().unwrap_or("?"),
+            f["kind"].as_str().unwrap_or("?")
+        );
+        *fired.entry(name).or_default() += f["fired"].as_u64().unwrap_or(0);
+    }
+    println!("chaos: provider faults fired {fired:?}");
     world.sandbox.clear_faults().await;
     world.all_up().await;
     let settling = Instant::now();
