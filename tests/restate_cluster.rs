@@ -233,7 +233,8 @@ async fn a_usage_sync_cut_by_its_leaders_death_bills_to_the_token() {
         m.reported_input_tokens, 0,
         "recorded before the kill: the test did not test"
     );
-    // Stripe answers again; the attempt cut by the kill is never answered.
+    // Stripe answers again (the attempt cut by the kill still waits out its delay, answered
+    // to a workflows handler no node listens to any more).
     let res = stack
         .http
         .delete(format!("{}/stripe/_sandbox/faults", stack.sandbox.url))
