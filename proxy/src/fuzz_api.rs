@@ -10,7 +10,7 @@ pub fn sse_events(pieces: &[&[u8]]) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut parser = crate::sse::SseParser::default();
     let mut events = Vec::new();
     for piece in pieces {
-        parser.feed(piece, |name, data| {
+        parser.feed(piece, |name, data, _span| {
             events.push((name.to_vec(), data.to_vec()))
         });
     }

@@ -6,7 +6,7 @@ use super::ports::free_port;
 use super::process::Proc;
 use super::stack::Stack;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,16 @@ pub struct Node {
 pub struct Cluster {
     pub nodes: Vec<Node>,
     dir: PathBuf,
+}
+
+/// One partition's leader in a settled reading (`Cluster::leadership`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Led {
+    pub partition_id: u64,
+    pub start_key: u64,
+    pub end_key: u64,
+    /// Index of the leading node in `Cluster::nodes`.
+    pub node: usize,
 }
 
 fn server_binary() -> String {
@@ -238,85 +248,136 @@ impl Cluster {
         }
     }
 
-    /// How many partitions each live node leads, by node name.
-    pub async fn leaders(&self) -> HashMap<String, usize> {
+    /// Who leads each partition, from one reading in which that is unambiguous: every
+    /// partition has exactly one live node that is `Leader` and meant to stay so (target mode
+    /// `leader`), the partition table names that same leader, and every live replica follows it.
+    /// `None` while leadership is moving (just after start the controller moves replica sets
+    /// and leaders; after a kill it elects and then moves them again), or while the node that
+    /// answers does not yet know every partition's state (its reading is then empty or
+    /// partial). Rows of a killed node are ignored: they linger in the reading.
+    async fn leadership_once(&self) -> Option<Vec<Led>> {
         let rows = self
             .cluster_sql(
-                "SELECT n.name AS name, count(*) AS leads FROM partition_state p \
-                 JOIN nodes n ON p.plain_node_id = n.plain_node_id \
-                 WHERE p.effective_mode = 'Leader' GROUP BY n.name",
+                "SELECT t.partition_id AS partition_id, t.start_key AS start_key, \
+                 t.end_key AS end_key, t.leader_gen_node_id AS decided, \
+                 p.gen_node_id AS node_id, n.name AS name, p.effective_mode AS mode, \
+                 p.target_mode AS target, p.leader AS leader \
+                 FROM partitions t \
+                 LEFT JOIN partition_state p ON p.partition_id = t.partition_id \
+                 LEFT JOIN nodes n ON p.plain_node_id = n.plain_node_id",
             )
             .await;
-        rows.iter()
-            .map(|r| {
-                (
-                    r["name"].as_str().unwrap_or_default().to_owned(),
-                    r["leads"].as_u64().unwrap_or(0) as usize,
-                )
-            })
-            .collect()
+        let live = |name: &str| {
+            self.nodes
+                .iter()
+                .any(|n| n.name == name && n.proc.is_some())
+        };
+        let mut by_partition: BTreeMap<u64, Vec<&Value>> = BTreeMap::new();
+        for row in &rows {
+            by_partition
+                .entry(row["partition_id"].as_u64()?)
+                .or_default()
+                .push(row);
+        }
+        if by_partition.is_empty() {
+            return None;
+        }
+        let mut led = vec![];
+        for (partition_id, rows) in by_partition {
+            let rows: Vec<&Value> = rows
+                .into_iter()
+                .filter(|r| live(r["name"].as_str().unwrap_or_default()))
+                .collect();
+            let leaders: Vec<&&Value> = rows
+                .iter()
+                .filter(|r| r["mode"] == "Leader" || r["target"] == "leader")
+                .collect();
+            let [leader] = leaders.as_slice() else {
+                return None;
+            };
+            let id = leader["node_id"].as_str()?;
+            let settled = leader["mode"] == "Leader"
+                && leader["target"] == "leader"
+                && leader["decided"].as_str() == Some(id)
+                && rows.iter().all(|r| r["leader"].as_str() == Some(id));
+            if !settled {
+                return None;
+            }
+            led.push(Led {
+                partition_id,
+                start_key: leader["start_key"].as_u64()?,
+                end_key: leader["end_key"].as_u64()?,
+                node: self.index_of(leader["name"].as_str()?),
+            });
+        }
+        Some(led)
     }
 
-    /// Waits until the live nodes lead every partition between them (after a kill, the dead
-    /// node's partitions have new leaders) and every live node answers queries.
-    pub async fn wait_led_by_live_nodes(&self, limit: Duration) {
+    /// `leadership_once`, read until it is unambiguous and the same twice in a row at least
+    /// a second apart (the controller's moves come in bursts: a reading taken mid-burst is
+    /// followed by a different one).
+    pub async fn leadership(&self, limit: Duration) -> Vec<Led> {
         let deadline = Instant::now() + limit;
+        let mut last: Option<(Vec<Led>, Instant)> = None;
         loop {
-            let leaders = self.leaders().await;
-            let led: usize = self
-                .nodes
-                .iter()
-                .filter(|n| n.proc.is_some())
-                .map(|n| leaders.get(&n.name).copied().unwrap_or(0))
-                .sum();
-            if led == 4 {
-                break;
+            if let Some(led) = self.leadership_once().await {
+                match &last {
+                    Some((prev, at)) if *prev == led && at.elapsed() >= Duration::from_secs(1) => {
+                        return led;
+                    }
+                    Some((prev, _)) if *prev == led => {}
+                    _ => last = Some((led, Instant::now())),
+                }
+            } else {
+                last = None;
             }
             assert!(
                 Instant::now() < deadline,
-                "partitions without a live leader: {leaders:?}"
+                "leadership not settled within {limit:?}: last reading {:?}",
+                last.as_ref().map(|(l, _)| l)
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// How many partitions each live node leads, by node name, from a settled reading.
+    pub async fn leaders(&self) -> HashMap<String, usize> {
+        let mut leads = HashMap::new();
+        for led in self.leadership(Duration::from_secs(60)).await {
+            *leads.entry(self.nodes[led.node].name.clone()).or_default() += 1;
+        }
+        leads
+    }
+
+    /// Waits until the live nodes lead every partition between them, settled (after a kill,
+    /// the dead node's partitions have new leaders) and every live node answers queries.
+    pub async fn wait_led_by_live_nodes(&self, limit: Duration) {
+        self.leadership(limit).await;
         for i in (0..self.nodes.len()).filter(|&i| self.is_up(i)) {
             self.wait_ready(i, limit).await;
         }
     }
 
-    /// Index of the node that leads the most partitions, and every live node's count (one
-    /// reading: leadership may move right after start).
+    /// Index of the node that leads the most partitions, and every live node's count, from a
+    /// settled reading (a single reading can be empty, partial or mid-move).
     pub async fn busiest_leader(&self) -> (usize, HashMap<String, usize>) {
         let leaders = self.leaders().await;
         let (name, _) = leaders
             .iter()
             .max_by_key(|(_, n)| **n)
-            .expect("some node leads partitions");
+            .expect("a settled reading names a leader for every partition");
         (self.index_of(name), leaders)
     }
 
-    /// Index of the node leading the partition that holds `partition_key` (waited for while
-    /// leadership is moving).
+    /// Index of the node leading the partition that holds `partition_key`, from a settled
+    /// reading.
     pub async fn leader_of_key(&self, partition_key: u64) -> usize {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let rows = self
-                .cluster_sql(&format!(
-                    "SELECT n.name AS name FROM partition_state p \
-                     JOIN nodes n ON p.plain_node_id = n.plain_node_id \
-                     JOIN partitions t ON t.partition_id = p.partition_id \
-                     WHERE p.effective_mode = 'Leader' \
-                     AND t.start_key <= {partition_key} AND t.end_key >= {partition_key}"
-                ))
-                .await;
-            if let Some(name) = rows.first().and_then(|r| r["name"].as_str()) {
-                return self.index_of(name);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no leader for partition key {partition_key}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        self.leadership(Duration::from_secs(60))
+            .await
+            .into_iter()
+            .find(|l| l.start_key <= partition_key && partition_key <= l.end_key)
+            .unwrap_or_else(|| panic!("no partition holds key {partition_key}"))
+            .node
     }
 
     /// Waits until node `i` runs a processor (leader or follower) for some partition again.
