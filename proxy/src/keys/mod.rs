@@ -3,11 +3,12 @@
 
 pub mod listen;
 pub mod load;
+mod recent;
 
 use domain::Plan;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use uuid::Uuid;
 
@@ -118,6 +119,9 @@ struct Maps {
 /// The in-memory key table.
 pub struct KeyStore {
     maps: RwLock<Maps>,
+    /// Changed (to a value no table has had) with every change to `maps`, while it is still
+    /// locked for writing: what a thread remembers from before is not used (`recent`).
+    stamp: AtomicU64,
     loaded: AtomicBool,
     /// Bounds the Postgres lookups that keys missing from the table cause (`find_or_load`).
     misses: governor::DefaultDirectRateLimiter,
@@ -131,6 +135,7 @@ impl Default for KeyStore {
     fn default() -> Self {
         Self {
             maps: RwLock::default(),
+            stamp: AtomicU64::new(recent::new_stamp()),
             loaded: AtomicBool::new(false),
             misses: governor::RateLimiter::direct(governor::Quota::per_second(
                 MISS_LOOKUPS_PER_SECOND,
@@ -159,11 +164,25 @@ impl KeyStore {
 
     /// The entry for a presented key or access token, if it is an active one.
     pub fn find(&self, presented: &str) -> Option<KeyEntry> {
+        if let Some(entry) = recent::get(presented, self.stamp.load(Ordering::Acquire)) {
+            return entry.live().then_some(entry);
+        }
         let hash = domain::bearer_hash(presented)?;
         let maps = self.maps.read().ok()?;
+        // Read under the lock, which a change holds until it has changed the stamp too.
+        let stamp = self.stamp.load(Ordering::Acquire);
         let (stored, entry) = maps.by_hash.get_key_value(&hash.0)?;
         // The map lookup found it by hash; confirm in constant time all the same.
-        (hash.matches(stored) && entry.live()).then(|| entry.clone())
+        if !hash.matches(stored) {
+            return None;
+        }
+        recent::remember(presented, stamp, entry);
+        entry.live().then(|| entry.clone())
+    }
+
+    /// Called with `maps` locked for writing.
+    fn changed(&self) {
+        self.stamp.store(recent::new_stamp(), Ordering::Release);
     }
 
     pub fn is_loaded(&self) -> bool {
@@ -208,6 +227,7 @@ impl KeyStore {
             }
         }
         *maps = Maps { by_hash, users };
+        self.changed();
         self.loaded.store(true, Ordering::Release);
     }
 
@@ -216,6 +236,8 @@ impl KeyStore {
         let Ok(mut maps) = self.maps.write() else {
             return;
         };
+        // Still locked: no one reads the new stamp with the old maps.
+        self.changed();
         maps.by_hash.retain(|_, e| e.user.user_id != user_id);
         let Some(u) = snapshot.users.into_iter().find(|u| u.user_id == user_id) else {
             maps.users.remove(&user_id);
