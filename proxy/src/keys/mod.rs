@@ -287,4 +287,47 @@ mod tests {
         u.observe_totals(10, 2);
         assert_eq!((u.tokens_remaining(), u.spent()), (5_000_000 - 10, 2));
     }
+
+    /// A key this thread found (and so remembers, `recent`) is refused once the table no
+    /// longer has it, whether the whole table or only its user was reloaded.
+    #[test]
+    fn a_remembered_key_is_refused_once_revoked() {
+        let secret = domain::ApiKeySecret::generate();
+        let presented = secret.expose();
+        let hash = domain::bearer_hash(presented).unwrap().0;
+        let (user_id, key_id) = (Uuid::new_v4(), Uuid::new_v4());
+        let snapshot = |with_key: bool| load::Snapshot {
+            keys: if with_key {
+                vec![load::KeyRow {
+                    key_id,
+                    user_id,
+                    hash,
+                    expires_at: i64::MAX,
+                }]
+            } else {
+                Vec::new()
+            },
+            users: vec![load::UserRow {
+                user_id,
+                access: Access::NoSubscription,
+                period_start: chrono::Utc::now(),
+                used_tokens: 0,
+                spent_microdollars: 0,
+            }],
+        };
+        let store = KeyStore::default();
+        let other = KeyStore::default();
+        store.replace_all(snapshot(true));
+        for _ in 0..2 {
+            assert_eq!(store.find(presented).unwrap().key_id, key_id);
+        }
+        // Another table never answers from what this one remembered.
+        assert!(other.find(presented).is_none());
+        store.replace_user(user_id, snapshot(false));
+        assert!(store.find(presented).is_none());
+        store.replace_all(snapshot(true));
+        assert!(store.find(presented).is_some());
+        store.replace_all(snapshot(false));
+        assert!(store.find(presented).is_none());
+    }
 }
