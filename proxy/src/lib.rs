@@ -8,6 +8,7 @@ mod conn_pool;
 mod errors;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz_api;
+mod hot_metrics;
 mod json_scan;
 mod keys;
 pub mod options;

@@ -154,7 +154,8 @@ fn on_cpus(cmd: &mut Command, cpus: Option<Vec<usize>>) -> &mut Command {
 /// The realistic run with a proxy and a relay of its own in front of the ticking upstream;
 /// returns how many streams went through the proxy. `BENCH_STREAMS` (1000), `BENCH_TICKS`
 /// (500) and `BENCH_CADENCE_MS` (20) size it; `BENCH_REALISTIC_CPUS` (e.g. `0`) restricts the
-/// proxy to those CPUs, and so to that many serving threads.
+/// proxy to those CPUs, and so to that many serving threads; `BENCH_REALISTIC_UNDER` runs it
+/// under another program.
 pub async fn realistic(
     exe: &std::path::Path,
     database_url: &str,
@@ -176,8 +177,21 @@ pub async fn realistic(
             .spawn()?,
     );
     wait_ready(tk, "/healthz");
+    // BENCH_REALISTIC_UNDER runs this proxy under another program, e.g. valgrind's dhat to see
+    // what each open stream holds (with few, slow streams: BENCH_STREAMS, BENCH_CADENCE_MS).
+    let under: Vec<String> = std::env::var("BENCH_REALISTIC_UNDER")
+        .map(|v| v.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    let mut proxy_cmd = match under.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
     children.0.push(
-        on_cpus(Command::new(exe).arg("proxy"), cpus.clone())
+        on_cpus(proxy_cmd.arg("proxy"), cpus.clone())
             .arg(px.to_string())
             .arg(database_url)
             .arg(tk.to_string())

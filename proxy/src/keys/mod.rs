@@ -3,11 +3,12 @@
 
 pub mod listen;
 pub mod load;
+mod recent;
 
 use domain::Plan;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use uuid::Uuid;
 
@@ -118,6 +119,9 @@ struct Maps {
 /// The in-memory key table.
 pub struct KeyStore {
     maps: RwLock<Maps>,
+    /// Changed (to a value no table has had) with every change to `maps`, while it is still
+    /// locked for writing: what a thread remembers from before is not used (`recent`).
+    stamp: AtomicU64,
     loaded: AtomicBool,
     /// Bounds the Postgres lookups that keys missing from the table cause (`find_or_load`).
     misses: governor::DefaultDirectRateLimiter,
@@ -131,6 +135,7 @@ impl Default for KeyStore {
     fn default() -> Self {
         Self {
             maps: RwLock::default(),
+            stamp: AtomicU64::new(recent::new_stamp()),
             loaded: AtomicBool::new(false),
             misses: governor::RateLimiter::direct(governor::Quota::per_second(
                 MISS_LOOKUPS_PER_SECOND,
@@ -159,11 +164,25 @@ impl KeyStore {
 
     /// The entry for a presented key or access token, if it is an active one.
     pub fn find(&self, presented: &str) -> Option<KeyEntry> {
+        if let Some(entry) = recent::get(presented, self.stamp.load(Ordering::Acquire)) {
+            return entry.live().then_some(entry);
+        }
         let hash = domain::bearer_hash(presented)?;
         let maps = self.maps.read().ok()?;
+        // Read under the lock, which a change holds until it has changed the stamp too.
+        let stamp = self.stamp.load(Ordering::Acquire);
         let (stored, entry) = maps.by_hash.get_key_value(&hash.0)?;
         // The map lookup found it by hash; confirm in constant time all the same.
-        (hash.matches(stored) && entry.live()).then(|| entry.clone())
+        if !hash.matches(stored) {
+            return None;
+        }
+        recent::remember(presented, stamp, entry);
+        entry.live().then(|| entry.clone())
+    }
+
+    /// Called with `maps` locked for writing.
+    fn changed(&self) {
+        self.stamp.store(recent::new_stamp(), Ordering::Release);
     }
 
     pub fn is_loaded(&self) -> bool {
@@ -208,6 +227,7 @@ impl KeyStore {
             }
         }
         *maps = Maps { by_hash, users };
+        self.changed();
         self.loaded.store(true, Ordering::Release);
     }
 
@@ -216,6 +236,8 @@ impl KeyStore {
         let Ok(mut maps) = self.maps.write() else {
             return;
         };
+        // Still locked: no one reads the new stamp with the old maps.
+        self.changed();
         maps.by_hash.retain(|_, e| e.user.user_id != user_id);
         let Some(u) = snapshot.users.into_iter().find(|u| u.user_id == user_id) else {
             maps.users.remove(&user_id);
@@ -264,5 +286,48 @@ mod tests {
         assert_eq!((u.tokens_remaining(), u.spent()), (5_000_000, 0));
         u.observe_totals(10, 2);
         assert_eq!((u.tokens_remaining(), u.spent()), (5_000_000 - 10, 2));
+    }
+
+    /// A key this thread found (and so remembers, `recent`) is refused once the table no
+    /// longer has it, whether the whole table or only its user was reloaded.
+    #[test]
+    fn a_remembered_key_is_refused_once_revoked() {
+        let secret = domain::ApiKeySecret::generate();
+        let presented = secret.expose();
+        let hash = domain::bearer_hash(presented).unwrap().0;
+        let (user_id, key_id) = (Uuid::new_v4(), Uuid::new_v4());
+        let snapshot = |with_key: bool| load::Snapshot {
+            keys: if with_key {
+                vec![load::KeyRow {
+                    key_id,
+                    user_id,
+                    hash,
+                    expires_at: i64::MAX,
+                }]
+            } else {
+                Vec::new()
+            },
+            users: vec![load::UserRow {
+                user_id,
+                access: Access::NoSubscription,
+                period_start: chrono::Utc::now(),
+                used_tokens: 0,
+                spent_microdollars: 0,
+            }],
+        };
+        let store = KeyStore::default();
+        let other = KeyStore::default();
+        store.replace_all(snapshot(true));
+        for _ in 0..2 {
+            assert_eq!(store.find(presented).unwrap().key_id, key_id);
+        }
+        // Another table never answers from what this one remembered.
+        assert!(other.find(presented).is_none());
+        store.replace_user(user_id, snapshot(false));
+        assert!(store.find(presented).is_none());
+        store.replace_all(snapshot(true));
+        assert!(store.find(presented).is_some());
+        store.replace_all(snapshot(false));
+        assert!(store.find(presented).is_none());
     }
 }

@@ -235,7 +235,9 @@ where
             return ctx.decorate(e.into_response(dialect), Some(&user));
         }
     };
-    let res = tokio::spawn(work(shared, ctx.clone(), caller, headers, body)).await;
+    // Boxed: a task stores its future inline and tokio moves that whole store on spawn and
+    // again on completion; a request's future is kilobytes, a box is a pointer.
+    let res = tokio::spawn(Box::pin(work(shared, ctx.clone(), caller, headers, body))).await;
     let res = match res {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => e.into_response(dialect),
@@ -245,30 +247,12 @@ where
         }
     };
     count(dialect, res.status().as_u16());
-    server::metrics::proxy_answered(
-        if dialect == Dialect::Anthropic {
-            "anthropic"
-        } else {
-            "openai"
-        },
-        res.status().as_u16(),
-        ctx.started.elapsed(),
-    );
+    crate::hot_metrics::answered_in(dialect, res.status().as_u16(), ctx.started.elapsed());
     ctx.decorate(res, Some(&user))
 }
 
-/// `poindexter_proxy_requests_total{dialect, status_class}` with static labels only: nothing allocated per request.
 fn count(dialect: Dialect, status: u16) {
-    let dialect = match dialect {
-        Dialect::OpenAi => "openai",
-        Dialect::Anthropic => "anthropic",
-    };
-    let class = match status {
-        200..=299 => "2xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    };
-    metrics::counter!("poindexter_proxy_requests_total", "dialect" => dialect, "status_class" => class).increment(1);
+    crate::hot_metrics::request_answered(dialect, status);
 }
 
 /// The headers of an upstream answer worth passing on.

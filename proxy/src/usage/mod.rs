@@ -49,8 +49,7 @@ impl Meter {
             event.input_tokens + event.output_tokens,
             event.cost_microdollars,
         );
-        metrics::counter!("poindexter_usage_events_total").increment(1);
-        server::metrics::ai_tokens(
+        crate::hot_metrics::metered(
             &event.provider,
             &event.model,
             event.input_tokens,
