@@ -224,15 +224,8 @@ pub async fn realistic(
     .await;
 
     // Memory sampled while every stream is open, half-way through.
-    let sampled = std::sync::Arc::new(std::sync::Mutex::new(0.0f64));
-    let sampler = {
-        let sampled = sampled.clone();
-        let half = cadence * ticks / 2;
-        std::thread::spawn(move || {
-            std::thread::sleep(half);
-            *sampled.lock().unwrap() = rss_mib(proxy_pid).0;
-        })
-    };
+    let half = cadence * ticks / 2;
+    let sampler = rss_after(proxy_pid, half);
     let x0 = cpu_secs(proxy_pid);
     let started = Instant::now();
     let through = crate::ticker::read_streams(
@@ -244,10 +237,11 @@ pub async fn realistic(
     .await;
     let took = started.elapsed();
     let x_cpu = cpu_secs(proxy_pid) - x0;
-    let _ = sampler.join();
+    let rss_open = sampler.join().unwrap_or_default();
     let (_, rss_peak) = rss_mib(proxy_pid);
-    let rss_open = *sampled.lock().unwrap();
 
+    let (relay_idle, _) = rss_mib(relay_pid);
+    let relay_sampler = rss_after(relay_pid, half);
     let r0 = cpu_secs(relay_pid);
     let relayed = crate::ticker::read_streams(
         rl,
@@ -257,6 +251,7 @@ pub async fn realistic(
     )
     .await;
     let r_cpu = cpu_secs(relay_pid) - r0;
+    let relay_open = relay_sampler.join().unwrap_or_default();
 
     // The CPUs online, not this thread's: it is pinned to one by now.
     // SAFETY: sysconf only reads a system setting.
@@ -300,5 +295,19 @@ pub async fn realistic(
     println!(
         "  proxy memory: RSS {rss_idle:.1} MiB before, {rss_open:.1} MiB with every stream open, peak {rss_peak:.1} MiB (target ≤ 64)"
     );
+    println!(
+        "  bare relay memory: RSS {relay_idle:.1} MiB before, {relay_open:.1} MiB with every stream open; \
+         per open stream: proxy {:.1} KiB, relay {:.1} KiB",
+        (rss_open - rss_idle) * 1024.0 / streams.max(1) as f64,
+        (relay_open - relay_idle) * 1024.0 / streams.max(1) as f64,
+    );
     Ok(streams)
+}
+
+/// `pid`'s RSS (MiB) read `after` from now, on a thread of its own.
+fn rss_after(pid: u32, after: Duration) -> std::thread::JoinHandle<f64> {
+    std::thread::spawn(move || {
+        std::thread::sleep(after);
+        rss_mib(pid).0
+    })
 }

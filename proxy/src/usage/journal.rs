@@ -4,13 +4,20 @@
 //! spill file, whose replay skips what Postgres already has. The batched writer rotates the
 //! journal before it takes a batch and deletes the old segment once the batch is durable
 //! (in Postgres or the fsynced spill file), so the journal holds about one batch.
+//!
+//! Events are journaled as binary records (`record`): this runs once per request, on the
+//! serving path. A segment starts with `MAGIC`; one without it is JSON lines, as an older
+//! proxy wrote them, and is read as such.
 
-use crate::usage::{spill, UsageEvent};
+use crate::usage::{record, spill, UsageEvent};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use tokio::sync::mpsc;
+
+/// The first bytes of a segment of binary records.
+const MAGIC: &[u8] = b"PDXJ1\n";
 
 pub struct Journal {
     base: PathBuf,
@@ -51,14 +58,12 @@ impl Journal {
         let mut journaled = false;
         if let Some(f) = file {
             buf.clear();
-            if serde_json::to_writer(&mut *buf, &event).is_ok() {
-                buf.push(b'\n');
-                match f.write_all(buf) {
-                    Ok(()) => journaled = true,
-                    Err(e) => {
-                        tracing::error!(error = %e, segment = *seq, "usage journal write failed");
-                        *file = None;
-                    }
+            record::encode(&event, buf);
+            match f.write_all(buf) {
+                Ok(()) => journaled = true,
+                Err(e) => {
+                    tracing::error!(error = %e, segment = *seq, "usage journal write failed");
+                    *file = None;
                 }
             }
         }
@@ -98,11 +103,13 @@ fn open_segment(base: &Path, seq: u64) -> Option<File> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         let _ = std::fs::create_dir_all(dir);
     }
-    match std::fs::OpenOptions::new()
+    let opened = std::fs::OpenOptions::new()
         .create(true)
-        .append(true)
+        .truncate(true)
+        .write(true)
         .open(&path)
-    {
+        .and_then(|mut f| f.write_all(MAGIC).map(|()| f));
+    match opened {
         Ok(f) => Some(f),
         Err(e) => {
             tracing::error!(error = %e, path = %path.display(), "cannot open the usage journal; a crash may lose the last batch");
@@ -139,7 +146,7 @@ fn segments(base: &Path) -> Vec<(u64, PathBuf)> {
 /// Appends every leftover segment to the spill file (fsynced) and deletes it.
 fn recover(base: &Path) -> std::io::Result<()> {
     for (_, path) in segments(base) {
-        let events = spill::read(&path)?;
+        let events = read_segment(&path)?;
         if !events.is_empty() {
             tracing::warn!(
                 events = events.len(),
@@ -150,6 +157,14 @@ fn recover(base: &Path) -> std::io::Result<()> {
         std::fs::remove_file(&path)?;
     }
     Ok(())
+}
+
+fn read_segment(path: &Path) -> std::io::Result<Vec<UsageEvent>> {
+    let bytes = std::fs::read(path)?;
+    match bytes.strip_prefix(MAGIC) {
+        Some(records) => Ok(record::decode_all(records)),
+        None => spill::read(path),
+    }
 }
 
 #[cfg(test)]
@@ -203,5 +218,28 @@ mod tests {
             "only the new, empty segment"
         );
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A proxy upgraded from one that journaled JSON lines replays what that one left.
+    #[test]
+    fn a_segment_of_json_lines_from_an_older_proxy_is_replayed() {
+        let dir = std::env::temp_dir().join(format!("pdx-journal-{}", uuid::Uuid::new_v4()));
+        let spill_path = dir.join("usage.spill");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut old = serde_json::to_vec(&event("old")).unwrap();
+        old.push(b'\n');
+        std::fs::write(segment_path(&spill_path, 7), old).unwrap();
+
+        let _j = Journal::open(&spill_path).unwrap();
+        let spilled = spill::read(&spill_path).unwrap();
+        assert_eq!(spilled, [event_like(&spilled[0], "old")]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    fn event_like(read: &UsageEvent, id: &str) -> UsageEvent {
+        UsageEvent {
+            created_at: read.created_at,
+            ..event(id)
+        }
     }
 }

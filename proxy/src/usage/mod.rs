@@ -5,6 +5,7 @@
 
 mod insert;
 mod journal;
+mod record;
 mod spill;
 mod writer;
 
