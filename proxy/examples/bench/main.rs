@@ -298,6 +298,24 @@ pub fn rss_mib(pid: u32) -> (f64, f64) {
 
 /// CPU seconds (user + system) a process has used so far.
 pub fn cpu_secs(pid: u32) -> f64 {
+    // Nanoseconds on a CPU, summed over the process's threads (schedstat's first field): the
+    // clock ticks of /proc/<pid>/stat are 10 ms, too coarse for a few seconds of a busy run.
+    // Every process measured here keeps its threads for its whole life.
+    let on_cpu = std::fs::read_dir(format!("/proc/{pid}/task")).map(|tasks| {
+        tasks
+            .filter_map(|t| t.ok())
+            .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+            .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .sum::<u64>()
+    });
+    match on_cpu {
+        Ok(ns) if ns > 0 => ns as f64 / 1e9,
+        _ => cpu_ticks_secs(pid),
+    }
+}
+
+/// utime + stime from /proc/<pid>/stat, in 10 ms ticks: where schedstat is missing.
+fn cpu_ticks_secs(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name, which is in parentheses and may contain spaces.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
