@@ -52,12 +52,14 @@ fn epoch_ms() -> f64 {
 const FLOOR_STEPS: usize = 8;
 const FIRST_MEASURED: usize = 2;
 
+/// (workflow key, step index, started, finished), ms since the epoch.
+type StepTimes = Vec<(String, usize, f64, f64)>;
+
 /// Restate's floor: the same number of journaled steps as a provisioning, nothing but the
 /// provider latency inside them; each run's start and end are kept in memory.
 struct BenchFloor {
     latency: Duration,
-    /// (workflow key, step index, started, finished), ms since the epoch.
-    steps: Arc<Mutex<Vec<(String, usize, f64, f64)>>>,
+    steps: Arc<Mutex<StepTimes>>,
     finished: tokio::sync::mpsc::UnboundedSender<()>,
 }
 
@@ -96,7 +98,9 @@ fn floor_gaps(steps: &[(String, usize, f64, f64)]) -> BTreeMap<usize, Vec<f64>> 
         runs.sort_by_key(|r| r.0);
         for pair in runs.windows(2) {
             if pair[0].0 >= FIRST_MEASURED && pair[1].0 == pair[0].0 + 1 {
-                gaps.entry(pair[1].0).or_default().push(pair[1].1 - pair[0].2);
+                gaps.entry(pair[1].0)
+                    .or_default()
+                    .push(pair[1].1 - pair[0].2);
             }
         }
     }
@@ -114,10 +118,7 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 async fn wait_count(stack: &Stack, sql: &str, want: i64, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let (n,): (i64,) = sqlx::query_as(sql)
-            .fetch_one(&stack.db.pool)
-            .await
-            .unwrap();
+        let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&stack.db.pool).await.unwrap();
         if n >= want {
             return;
         }
@@ -368,7 +369,16 @@ async fn bench_provisioning() {
     println!("  between steps, ms    ours p50 {o50:.2} p99 {o99:.2} | floor p50 {f50:.2} p99 {f99:.2} | ours adds p50 {:.2} p99 {:.2}",
         o50 - f50, o99 - f99);
     println!("  by transition, ms    (ours p50/p99 | floor p50/p99; before `activate` ours also sends Signal's registration)");
-    let names = ["", "", "", "credentials", "phone_number", "messaging", "signal", "activate"];
+    let names = [
+        "",
+        "",
+        "",
+        "credentials",
+        "phone_number",
+        "messaging",
+        "signal",
+        "activate",
+    ];
     for (i, name) in names.iter().enumerate().skip(FIRST_MEASURED + 1) {
         let o = sorted(ours_by_step.get(&i).cloned().unwrap_or_default());
         let f = sorted(floor_by_step.get(&i).cloned().unwrap_or_default());
