@@ -252,6 +252,35 @@ pub struct Step {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+/// Marks the identity `provisioning` and `steps` (in order) `pending`, as `set_status` and
+/// `record_step` would, in one statement: one round trip and one commit instead of one per row.
+/// An identity that does not exist changes nothing.
+pub async fn mark_provisioning(
+    pool: &PgPool,
+    identity_id: Uuid,
+    steps: &[&str],
+) -> Result<(), sqlx::Error> {
+    let positions: Vec<i32> = (0..steps.len() as i32).collect();
+    sqlx::query(
+        "WITH identity AS (
+            UPDATE identities SET status = $4, failure_reason = NULL, updated_at = now()
+            WHERE id = $1 RETURNING id)
+         INSERT INTO provisioning_steps (identity_id, step, position, status, attempts)
+         SELECT identity.id, s.step, s.position, $5, 0
+         FROM identity, unnest($2::text[], $3::int4[]) AS s(step, position)
+         ON CONFLICT (identity_id, step) DO UPDATE SET
+            status = EXCLUDED.status, detail = NULL, finished_at = NULL",
+    )
+    .bind(identity_id)
+    .bind(steps)
+    .bind(&positions)
+    .bind(IdentityStatus::Provisioning)
+    .bind(StepStatus::Pending)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// Records a step's state. `running` counts an attempt; terminal states stamp the finish time.
 pub async fn record_step(
     pool: &PgPool,

@@ -152,8 +152,11 @@ impl Saga<'_, '_> {
                 progress(&deps, id, step, StepStatus::Running, None).await;
                 match work(deps.clone()).await {
                     Ok(value) => {
-                        let detail = value.detail();
-                        progress(&deps, id, step, StepStatus::Done, detail.as_deref()).await;
+                        // `activate` records its own, before the status.
+                        if step != Step::Activate {
+                            let detail = value.detail();
+                            progress(&deps, id, step, StepStatus::Done, detail.as_deref()).await;
+                        }
                         Ok(Json(value))
                     }
                     Err(failure) => {
@@ -193,12 +196,10 @@ impl ProvisionIdentity {
         must_finish(&ctx, "mark provisioning", &mut cancelled_early, || {
             let deps = deps.clone();
             async move {
-                db::identities::set_status(&deps.pool, id, IdentityStatus::Provisioning, None)
+                let steps = Step::ALL.map(Step::id);
+                db::identities::mark_provisioning(&deps.pool, id, &steps)
                     .await
                     .map_err(fail)?;
-                for step in Step::ALL {
-                    progress(&deps, id, step, StepStatus::Pending, None).await;
-                }
                 crate::metrics::provisioning_started();
                 Ok(())
             }
