@@ -342,3 +342,38 @@ async fn other_event_types_are_acknowledged_once() {
     assert!(recorded(&api, "ev-6").await);
     api.stop().await;
 }
+
+/// Many SMS at once (a burst of Signal codes after a provisioning wave) are each stored: a
+/// handler holds one database connection for its transaction and needs no second one. Before,
+/// it looked the number up on a second connection from the api's pool of 16: with 16 handlers
+/// each holding one and waiting for another, all of them timed out (503) together.
+#[tokio::test]
+async fn a_burst_of_sms_larger_than_the_connection_pool_is_stored_in_full() {
+    let api = start().await;
+    let (_, identity_id) = identity(&api, "burst@example.com", "+15550003333", "registered").await;
+    let burst = 64;
+    let deliveries: Vec<Delivery> = (0..burst)
+        .map(|i| {
+            let body = sms_event(
+                &format!("ev-burst-{i}"),
+                "+15557770000",
+                "+15550003333",
+                "hi",
+            );
+            sign(&SEED, &body, now())
+        })
+        .collect();
+    let answers = futures::future::join_all(deliveries.iter().map(|d| deliver(&api, d))).await;
+    let statuses: Vec<StatusCode> = answers.iter().map(|r| r.status()).collect();
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "every webhook answered 200: {statuses:?}"
+    );
+    let (stored,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM incoming_sms WHERE identity_id = $1")
+            .bind(identity_id)
+            .fetch_one(&api.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, burst as i64);
+}

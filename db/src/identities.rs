@@ -65,12 +65,18 @@ pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<Identity>, sqlx::Err
         .await
 }
 
-pub async fn find_by_phone(pool: &PgPool, phone: &str) -> Result<Option<Identity>, sqlx::Error> {
+/// On a pool or inside a transaction: a handler that holds a transaction must look the number
+/// up on it, not on a second connection from the same pool, which it would wait for while
+/// holding the first (with every connection held so, nobody gets one).
+pub async fn find_by_phone<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    phone: &str,
+) -> Result<Option<Identity>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM identities WHERE phone_number = $1"
     ))
     .bind(phone)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await
 }
 

@@ -74,7 +74,7 @@ async fn inbound(
     event_id: &str,
     sms: &InboundMessage,
 ) -> ApiResult<&'static str> {
-    let identity = db::identities::find_by_phone(&state.pool, &sms.to).await?;
+    let identity = db::identities::find_by_phone(&mut **tx, &sms.to).await?;
     let awaiting_code = identity
         .as_ref()
         .is_some_and(|i| i.signal_status.in_progress());
