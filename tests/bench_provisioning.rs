@@ -88,7 +88,7 @@ impl BenchFloor {
 
 /// Gaps from one measured step's end to the next one's start, per transition (the later
 /// step's index), for every workflow.
-fn floor_gaps(steps: &[(String, usize, f64, f64)]) -> BTreeMap<usize, Vec<f64>> {
+fn floor_gaps(steps: &StepTimes) -> BTreeMap<usize, Vec<f64>> {
     let mut by_key: BTreeMap<&str, Vec<(usize, f64, f64)>> = BTreeMap::new();
     for (key, i, start, end) in steps {
         by_key.entry(key).or_default().push((*i, *start, *end));

@@ -129,6 +129,22 @@ impl Drop for Children {
     }
 }
 
+/// `exe` as a command, run under the program (with its arguments) that the environment
+/// variable `var` names, if set.
+pub fn command_under(var: &str, exe: &std::path::Path) -> Command {
+    let under: Vec<String> = std::env::var(var)
+        .map(|v| v.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    match under.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    }
+}
+
 pub fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -401,17 +417,7 @@ fn bench() -> anyhow::Result<()> {
     wait_ready(up, "/healthz");
     // BENCH_PROXY_UNDER runs the proxy under another program, e.g. `valgrind --tool=callgrind`
     // to count the instructions a request costs (the same count whatever else the machine does).
-    let under: Vec<String> = std::env::var("BENCH_PROXY_UNDER")
-        .map(|v| v.split_whitespace().map(str::to_owned).collect())
-        .unwrap_or_default();
-    let mut proxy_cmd = match under.split_first() {
-        Some((program, args)) => {
-            let mut c = Command::new(program);
-            c.args(args).arg(&exe);
-            c
-        }
-        None => Command::new(&exe),
-    };
+    let mut proxy_cmd = command_under("BENCH_PROXY_UNDER", &exe);
     children.0.push(
         proxy_cmd
             .arg("proxy")

@@ -5,8 +5,8 @@
 //! the delay it adds to each chunk.
 
 use crate::{
-    cpu_secs, free_addr, http, load, machine_share, machine_ticks, pct, rss_mib, us, wait_ready,
-    Children,
+    command_under, cpu_secs, free_addr, http, load, machine_share, machine_ticks, pct, rss_mib, us,
+    wait_ready, Children,
 };
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
@@ -179,17 +179,7 @@ pub async fn realistic(
     wait_ready(tk, "/healthz");
     // BENCH_REALISTIC_UNDER runs this proxy under another program, e.g. valgrind's dhat to see
     // what each open stream holds (with few, slow streams: BENCH_STREAMS, BENCH_CADENCE_MS).
-    let under: Vec<String> = std::env::var("BENCH_REALISTIC_UNDER")
-        .map(|v| v.split_whitespace().map(str::to_owned).collect())
-        .unwrap_or_default();
-    let mut proxy_cmd = match under.split_first() {
-        Some((program, args)) => {
-            let mut c = Command::new(program);
-            c.args(args).arg(exe);
-            c
-        }
-        None => Command::new(exe),
-    };
+    let mut proxy_cmd = command_under("BENCH_REALISTIC_UNDER", exe);
     children.0.push(
         on_cpus(proxy_cmd.arg("proxy"), cpus.clone())
             .arg(px.to_string())
