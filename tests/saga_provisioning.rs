@@ -52,6 +52,19 @@ async fn a_user_becomes_an_active_identity_with_email_phone_and_a_key() {
         .unwrap();
     assert!(steps.iter().all(|s| s.status == "done"), "{steps:?}");
     assert_eq!(steps.len(), 6);
+    // Each step's times: it started, then finished, before the next one started; the phone
+    // number's row names the number.
+    for s in &steps {
+        let (started, finished) = (s.started_at.unwrap(), s.finished_at.unwrap());
+        assert!(started <= finished, "{s:?}");
+    }
+    for pair in steps.windows(2) {
+        assert!(
+            pair[0].finished_at.unwrap() <= pair[1].started_at.unwrap(),
+            "{pair:?}"
+        );
+    }
+    assert_eq!(steps[2].detail.as_deref(), Some(phone.as_str()));
     stack.stop().await;
 }
 
@@ -92,6 +105,22 @@ async fn a_terminal_failure_at_any_step_leaves_nothing_behind() {
             "{what}: number left behind: {numbers:?}"
         );
         assert!(identity.email.is_none() && identity.phone_number.is_none());
+        // What the status page lists: every step before the failed one done, that one failed
+        // with the provider's reason, none after it started.
+        let steps = db::identities::steps(&stack.db.pool, identity.id)
+            .await
+            .unwrap();
+        let failed_at = steps.iter().position(|s| s.status == "failed");
+        let failed_at = failed_at.unwrap_or_else(|| panic!("{what}: no failed step: {steps:?}"));
+        assert!(steps[failed_at].detail.is_some(), "{what}: {steps:?}");
+        assert!(
+            steps[..failed_at].iter().all(|s| s.status == "done"),
+            "{what}: {steps:?}"
+        );
+        assert!(
+            steps[failed_at + 1..].iter().all(|s| s.status == "pending"),
+            "{what}: {steps:?}"
+        );
     }
 
     // An operator retry after the fault is gone provisions the failed identity.
