@@ -58,17 +58,6 @@ pub fn stream_usage(anthropic: bool, events: &[&[u8]]) -> (Read, u64) {
     (read(&t), t.text_chars)
 }
 
-/// What the one-pass event scanner finds: a `usage` object anywhere, and the characters of
-/// the dialect's text keys.
-pub fn event_scan(anthropic: bool, data: &[u8]) -> (bool, u64) {
-    let text: [&[u8]; 2] = match anthropic {
-        true => [b"text", b"partial_json"],
-        false => [b"content", b"arguments"],
-    };
-    let found = crate::json_scan::scan(data, b"usage", &text);
-    (found.has_object, found.text_chars)
-}
-
 pub fn to_anthropic(request: &Value, stream: bool) -> Result<Value, String> {
     crate::translate::request::to_anthropic(request, stream)
 }

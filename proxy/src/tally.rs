@@ -3,13 +3,15 @@
 //! a stream ended before its usage arrived.
 
 use crate::catalog::Tokens;
-use crate::json_scan::scan;
+use crate::json_scan::Key;
 use serde::Deserialize;
 use std::borrow::Cow;
 
-/// The keys whose string values are an answer's text: OpenAI's, then Anthropic's.
-const OPENAI_TEXT: [&[u8]; 2] = [b"content", b"arguments"];
-const ANTHROPIC_TEXT: [&[u8]; 2] = [b"text", b"partial_json"];
+static USAGE: Key = Key::new("\"usage\"");
+static CONTENT: Key = Key::new("\"content\"");
+static ARGUMENTS: Key = Key::new("\"arguments\"");
+static TEXT: Key = Key::new("\"text\"");
+static PARTIAL_JSON: Key = Key::new("\"partial_json\"");
 
 #[derive(Debug, Default)]
 pub struct Tally {
@@ -164,11 +166,10 @@ impl Tally {
     /// One `data:` payload of an OpenAI chat stream. True when it is the usage-only chunk
     /// (empty `choices`, `usage` set) that `include_usage` adds at the end.
     pub fn openai_event(&mut self, data: &[u8]) -> bool {
-        let found = scan(data, b"usage", &OPENAI_TEXT);
-        if !found.has_object {
+        if !USAGE.has_object(data) {
             // Nearly every event: a few characters of text (or of tool arguments). A parse
             // of each would cost several times the rest of relaying it.
-            self.text_chars += found.text_chars;
+            self.text_chars += CONTENT.string_chars(data) + ARGUMENTS.string_chars(data);
             return false;
         }
         let Ok(chunk) = serde_json::from_slice::<OaChunk>(data) else {
@@ -195,11 +196,10 @@ impl Tally {
 
     /// One event of an Anthropic messages stream.
     pub fn anthropic_event(&mut self, data: &[u8]) {
-        let found = scan(data, b"usage", &ANTHROPIC_TEXT);
-        if !found.has_object {
+        if !USAGE.has_object(data) {
             // Deltas of text or tool input, pings, block starts and stops: only their text
             // counts. `message_start` and `message_delta` carry the usage and are parsed.
-            self.text_chars += found.text_chars;
+            self.text_chars += TEXT.string_chars(data) + PARTIAL_JSON.string_chars(data);
             return;
         }
         let Ok(ev) = serde_json::from_slice::<AnEvent>(data) else {
