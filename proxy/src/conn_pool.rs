@@ -4,10 +4,6 @@
 //! ~10k instructions a request, over 10% of a proxied one. Here a connection is taken from
 //! the thread's list by the target's number, and put back by the answer's body when it ends.
 //! A connection whose answer is dropped unread is closed rather than reused.
-//!
-//! No task of its own drives a connection: whoever waits on it (the request being sent, then
-//! the answer's body) polls it too. A streamed chunk then wakes one task, the client's
-//! connection, instead of the upstream connection's task first and the client's after it.
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Uri};
@@ -16,18 +12,12 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::client::legacy::connect::HttpConnector;
 use std::cell::RefCell;
-use std::future::{poll_fn, Future};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
 
 pub type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 type Sender = SendRequest<Full<Bytes>>;
-type Io = hyper_rustls::MaybeHttpsStream<hyper_util::rt::TokioIo<tokio::net::TcpStream>>;
-/// What reads and writes a connection's socket; done once the connection has closed.
-type Driver = Pin<Box<http1::Connection<Io, Full<Bytes>>>>;
 
 /// An idle connection is closed after this long unused (as hyper-util's pool did).
 const IDLE_FOR: Duration = Duration::from_secs(90);
@@ -61,42 +51,8 @@ impl Target {
 }
 
 struct Idle {
-    conn: Conn,
-    since: Instant,
-}
-
-/// One connection: what sends requests on it, and what drives its socket.
-struct Conn {
     sender: Sender,
-    driver: Option<Driver>,
-}
-
-impl Conn {
-    fn is_closed(&self) -> bool {
-        self.driver.is_none() || self.sender.is_closed()
-    }
-
-    /// Lets the connection read and write what it can; registers `cx` for when it can do more.
-    fn drive(&mut self, cx: &mut Context<'_>) {
-        if let Some(driver) = &mut self.driver {
-            if let Poll::Ready(ended) = driver.as_mut().poll(cx) {
-                if let Err(e) = ended {
-                    tracing::debug!(error = %e, "upstream connection ended with an error");
-                }
-                self.driver = None;
-            }
-        }
-    }
-
-    /// `fut`'s output, the connection driven while it waits.
-    async fn drive_until<F: Future>(&mut self, fut: F) -> F::Output {
-        let mut fut = std::pin::pin!(fut);
-        poll_fn(|cx| {
-            self.drive(cx);
-            fut.as_mut().poll(cx)
-        })
-        .await
-    }
+    since: Instant,
 }
 
 thread_local! {
@@ -108,19 +64,13 @@ thread_local! {
 /// A connection in use; `give_back` returns it to this thread's idle list.
 pub struct InUse {
     target: usize,
-    conn: Conn,
+    sender: Sender,
 }
 
 impl InUse {
-    /// Called by whoever reads the answer, before each read: the connection's socket is read
-    /// only when it is polled.
-    pub fn drive(&mut self, cx: &mut Context<'_>) {
-        self.conn.drive(cx);
-    }
-
     /// Called when its answer has been read to the end.
     pub fn give_back(self) {
-        if self.conn.is_closed() {
+        if self.sender.is_closed() {
             return;
         }
         IDLE.with(|idle| {
@@ -135,7 +85,7 @@ impl InUse {
             let list = &mut idle[i].1;
             if list.len() < MAX_IDLE {
                 list.push(Idle {
-                    conn: self.conn,
+                    sender: self.sender,
                     since: Instant::now(),
                 });
             }
@@ -145,7 +95,7 @@ impl InUse {
 
 /// The most recently used idle connection of `target` that is still open and not idle for
 /// too long; the stale ones met on the way are dropped (which closes them).
-fn take_idle(target: usize) -> Option<Conn> {
+fn take_idle(target: usize) -> Option<Sender> {
     IDLE.with(|idle| {
         let mut idle = idle.borrow_mut();
         let list = &mut idle.iter_mut().find(|(t, _)| *t == target)?.1;
@@ -153,8 +103,8 @@ fn take_idle(target: usize) -> Option<Conn> {
         let fresh = list.partition_point(|i| now.duration_since(i.since) > IDLE_FOR);
         list.drain(..fresh);
         while let Some(i) = list.pop() {
-            if !i.conn.is_closed() {
-                return Some(i.conn);
+            if !i.sender.is_closed() {
+                return Some(i.sender);
             }
         }
         None
@@ -172,53 +122,47 @@ pub enum SendError {
 
 /// Sends `req` (origin-form URI; the Host header is added here) on an idle connection of
 /// `target`, or a new one. A request that a reused connection could not take because it had
-/// closed meanwhile (it was not written) goes again on another, as hyper-util did.
+/// closed meanwhile (it was not written) goes again on a new connection, as hyper-util did.
 pub async fn send(
     connector: &Connector,
     target: &Target,
     mut req: Request<Full<Bytes>>,
 ) -> Result<(http::Response<Incoming>, InUse), SendError> {
     req.headers_mut().insert(header::HOST, target.host.clone());
-    while let Some(mut conn) = take_idle(target.id) {
-        // Idle, it was not polled: this is where it finds out whether the upstream closed it.
-        let ready = poll_fn(|cx| {
-            conn.drive(cx);
-            conn.sender.poll_ready(cx)
-        });
-        if ready.await.is_err() {
-            continue;
-        }
-        let sent = conn.sender.try_send_request(req);
-        match conn.drive_until(sent).await {
-            Ok(res) => return Ok((res, in_use(target, conn))),
-            Err(mut e) => match e.take_message() {
-                Some(unsent) => req = unsent,
-                None => return Err(e.into_error().into()),
-            },
+    if let Some(mut sender) = take_idle(target.id) {
+        if sender.ready().await.is_ok() {
+            match sender.try_send_request(req).await {
+                Ok(res) => return Ok((res, in_use(target, sender))),
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) => req = unsent,
+                    None => return Err(e.into_error().into()),
+                },
+            }
         }
     }
-    let mut conn = connect(connector, target).await?;
-    let sent = conn.sender.send_request(req);
-    let res = conn.drive_until(sent).await?;
-    Ok((res, in_use(target, conn)))
+    let mut sender = connect(connector, target).await?;
+    let res = sender.send_request(req).await?;
+    Ok((res, in_use(target, sender)))
 }
 
-fn in_use(target: &Target, conn: Conn) -> InUse {
+fn in_use(target: &Target, sender: Sender) -> InUse {
     InUse {
         target: target.id,
-        conn,
+        sender,
     }
 }
 
-async fn connect(connector: &Connector, target: &Target) -> Result<Conn, SendError> {
+async fn connect(connector: &Connector, target: &Target) -> Result<Sender, SendError> {
     let io = connector
         .clone()
         .oneshot(target.origin.clone())
         .await
         .map_err(SendError::Connect)?;
-    let (sender, driver) = http1::Builder::new().handshake(io).await?;
-    Ok(Conn {
-        sender,
-        driver: Some(Box::pin(driver)),
-    })
+    let (sender, conn) = http1::Builder::new().handshake(io).await?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "upstream connection ended with an error");
+        }
+    });
+    Ok(sender)
 }

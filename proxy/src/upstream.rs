@@ -80,9 +80,6 @@ impl Stream for Chunks {
         if self.ended {
             return Poll::Ready(None);
         }
-        if let Some(conn) = &mut self.conn {
-            conn.drive(cx);
-        }
         match Pin::new(&mut self.body).poll_next(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
                 self.last = Instant::now();
