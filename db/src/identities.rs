@@ -178,30 +178,6 @@ pub async fn set_status(
     Ok(())
 }
 
-/// Marks `step` done and the identity `active` in one statement (so whoever sees `active` sees
-/// every step done), and returns the seconds since its first step started: the time to active,
-/// read from the rows so that a restart of the saga midway still counts the whole time. An
-/// identity that does not exist changes nothing and returns `None`.
-pub async fn activate(pool: &PgPool, id: Uuid, step: &str) -> Result<Option<f64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "WITH done AS (
-            UPDATE provisioning_steps SET status = $3, detail = NULL, finished_at = now()
-            WHERE identity_id = $1 AND step = $2),
-         identity AS (
-            UPDATE identities SET status = $4, failure_reason = NULL, updated_at = now()
-            WHERE id = $1 RETURNING id)
-         SELECT extract(epoch FROM now() - min(s.started_at))::float8
-         FROM identity LEFT JOIN provisioning_steps s ON s.identity_id = identity.id",
-    )
-    .bind(id)
-    .bind(step)
-    .bind(StepStatus::Done)
-    .bind(IdentityStatus::Active)
-    .fetch_optional(pool)
-    .await
-    .map(Option::flatten)
-}
-
 pub async fn set_workflow(pool: &PgPool, id: Uuid, workflow_id: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE identities SET workflow_id = $2, updated_at = now() WHERE id = $1")
         .bind(id)
@@ -283,7 +259,7 @@ pub struct Step {
 }
 
 /// Marks the identity `provisioning` and `steps` (in order) `pending`, as `set_status` and
-/// `record_steps` would, in one statement: one round trip and one commit instead of one per row.
+/// `record_step` would, in one statement: one round trip and one commit instead of one per row.
 /// An identity that does not exist changes nothing.
 pub async fn mark_provisioning(
     pool: &PgPool,
@@ -311,37 +287,20 @@ pub async fn mark_provisioning(
     Ok(())
 }
 
-/// One progress row to write: a step's state, and for a finished step when it finished (the
-/// saga's own clock, journaled with its result), or `None` for the statement's `now()`.
-#[derive(Debug, Clone, Copy)]
-pub struct StepUpdate<'a> {
-    pub step: &'a str,
-    pub position: i32,
-    pub status: StepStatus,
-    pub detail: Option<&'a str>,
-    pub finished_at: Option<DateTime<Utc>>,
-}
-
-/// Records steps' states in one statement (one round trip, one commit): the saga writes the step
-/// it finished together with the one it starts. `running` counts an attempt; terminal states
-/// stamp the finish time.
-pub async fn record_steps(
+/// Records a step's state. `running` counts an attempt; terminal states stamp the finish time.
+pub async fn record_step(
     pool: &PgPool,
     identity_id: Uuid,
-    updates: &[StepUpdate<'_>],
+    step: &str,
+    position: i32,
+    status: StepStatus,
+    detail: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    let steps: Vec<&str> = updates.iter().map(|u| u.step).collect();
-    let positions: Vec<i32> = updates.iter().map(|u| u.position).collect();
-    let statuses: Vec<&str> = updates.iter().map(|u| u.status.as_str()).collect();
-    let details: Vec<Option<&str>> = updates.iter().map(|u| u.detail).collect();
-    let finished: Vec<Option<DateTime<Utc>>> = updates.iter().map(|u| u.finished_at).collect();
     sqlx::query(
         "INSERT INTO provisioning_steps (identity_id, step, position, status, attempts, detail, started_at, finished_at)
-         SELECT $1, u.step, u.position, u.status, CASE WHEN u.status = 'running' THEN 1 ELSE 0 END, u.detail,
-                CASE WHEN u.status = 'pending' THEN NULL ELSE now() END,
-                CASE WHEN u.status IN ('done', 'failed', 'compensated') THEN COALESCE(u.finished_at, now()) END
-         FROM unnest($2::text[], $3::int4[], $4::text[], $5::text[], $6::timestamptz[])
-              AS u(step, position, status, detail, finished_at)
+         VALUES ($1, $2, $3, $4, CASE WHEN $4 = 'running' THEN 1 ELSE 0 END, $5,
+                 CASE WHEN $4 = 'pending' THEN NULL ELSE now() END,
+                 CASE WHEN $4 IN ('done', 'failed', 'compensated') THEN now() END)
          ON CONFLICT (identity_id, step) DO UPDATE SET
             status = EXCLUDED.status,
             detail = EXCLUDED.detail,
@@ -350,11 +309,10 @@ pub async fn record_steps(
             finished_at = EXCLUDED.finished_at",
     )
     .bind(identity_id)
-    .bind(&steps)
-    .bind(&positions)
-    .bind(&statuses)
-    .bind(&details)
-    .bind(&finished)
+    .bind(step)
+    .bind(position)
+    .bind(status)
+    .bind(detail)
     .execute(pool)
     .await?;
     Ok(())

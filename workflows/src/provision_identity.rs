@@ -9,8 +9,6 @@ use crate::deps::SharedDeps;
 use crate::saga::Compensation;
 use crate::signal_registration::SignalRegistrationClient;
 use crate::step::{fail, is_cancel, must_finish, provider_policy, undo, until_done, StepFailure};
-use chrono::{DateTime, Utc};
-use db::identities::StepUpdate;
 use db::status::{IdentityStatus, SignalStatus, StepStatus};
 use restate_sdk::prelude::*;
 use std::future::Future;
@@ -108,65 +106,19 @@ struct Target {
     generation: i32,
 }
 
-/// A finished step whose `done` row is still to be written: it goes with the next step's
-/// `running` row, in one statement (one commit per step, not two, which is what 200
-/// provisionings at once queue on). Its finish time is the saga's, journaled with its result.
-#[derive(Debug, Clone)]
-struct Finished {
+/// Records a step's progress in Postgres for the api; never fails the step it describes.
+async fn progress(
+    deps: &crate::deps::Deps,
+    identity: Uuid,
     step: Step,
-    detail: Option<String>,
-    at: Option<DateTime<Utc>>,
-}
-
-impl Finished {
-    fn update(&self) -> StepUpdate<'_> {
-        StepUpdate {
-            step: self.step.id(),
-            position: self.step as i32,
-            status: StepStatus::Done,
-            detail: self.detail.as_deref(),
-            finished_at: self.at,
-        }
-    }
-}
-
-/// A step's journaled result and when it finished. `Bare` is what a journal written before the
-/// time was kept holds, so a saga in flight across the upgrade replays.
-#[derive(serde::Serialize, serde::Deserialize)]
-#[serde(untagged)]
-enum Journaled<T> {
-    Timed {
-        value: T,
-        finished_at: DateTime<Utc>,
-    },
-    Bare(T),
-}
-
-impl<T> Journaled<T> {
-    fn into_parts(self) -> (T, Option<DateTime<Utc>>) {
-        match self {
-            Self::Timed { value, finished_at } => (value, Some(finished_at)),
-            Self::Bare(value) => (value, None),
-        }
-    }
-}
-
-/// Records steps' progress in Postgres for the api; never fails the step it describes.
-async fn progress(deps: &crate::deps::Deps, identity: Uuid, updates: &[StepUpdate<'_>]) {
-    if let Err(e) = db::identities::record_steps(&deps.pool, identity, updates).await {
-        let steps: Vec<&str> = updates.iter().map(|u| u.step).collect();
-        tracing::warn!(error = %e, ?steps, "could not record provisioning progress");
-    }
-}
-
-/// A step's own row, while it runs or when it failed.
-fn row(step: Step, status: StepStatus, detail: Option<&str>) -> StepUpdate<'_> {
-    StepUpdate {
-        step: step.id(),
-        position: step as i32,
-        status,
-        detail,
-        finished_at: None,
+    status: StepStatus,
+    detail: Option<&str>,
+) {
+    let position = step as i32;
+    let recorded =
+        db::identities::record_step(&deps.pool, identity, step.id(), position, status, detail);
+    if let Err(e) = recorded.await {
+        tracing::warn!(error = %e, step = step.id(), "could not record provisioning progress");
     }
 }
 
@@ -176,14 +128,11 @@ struct Saga<'a, 'ctx> {
     deps: SharedDeps,
     identity: Uuid,
     compensations: Vec<Compensation>,
-    /// The last step done, until a later write records it (the next step's, or `mark failed`).
-    finished: Option<Finished>,
 }
 
 impl Saga<'_, '_> {
     /// Registers the step's compensation first (a step that timed out may still have
-    /// happened), then runs it as one named, journaled `ctx.run` that records its progress
-    /// together with the previous step's.
+    /// happened), then runs it as one named, journaled `ctx.run` that records its progress.
     async fn step<T, F, Fut>(
         &mut self,
         step: Step,
@@ -196,28 +145,27 @@ impl Saga<'_, '_> {
         Fut: Future<Output = Result<T, StepFailure>> + Send + 'static,
     {
         self.compensations.extend(compensation);
-        let (deps, id, before) = (self.deps.clone(), self.identity, self.finished.clone());
+        let (deps, id) = (self.deps.clone(), self.identity);
         let done = self
             .ctx
             .run(move || async move {
-                let running = row(step, StepStatus::Running, None);
-                match &before {
-                    Some(before) => progress(&deps, id, &[before.update(), running]).await,
-                    None => progress(&deps, id, &[running]).await,
-                }
+                progress(&deps, id, step, StepStatus::Running, None).await;
                 match work(deps.clone()).await {
-                    #[allow(clippy::disallowed_methods)] // inside ctx.run: journaled
-                    Ok(value) => Ok(Json(Journaled::Timed {
-                        value,
-                        finished_at: Utc::now(),
-                    })),
+                    Ok(value) => {
+                        // `activate` records its own, before the status.
+                        if step != Step::Activate {
+                            let detail = value.detail();
+                            progress(&deps, id, step, StepStatus::Done, detail.as_deref()).await;
+                        }
+                        Ok(Json(value))
+                    }
                     Err(failure) => {
                         // A failure that may pass leaves the step running (Restate retries it).
                         let status = match failure.retryable {
                             true => StepStatus::Running,
                             false => StepStatus::Failed,
                         };
-                        progress(&deps, id, &[row(step, status, Some(&failure.message))]).await;
+                        progress(&deps, id, step, status, Some(&failure.message)).await;
                         Err(failure.into_handler_error())
                     }
                 }
@@ -225,14 +173,7 @@ impl Saga<'_, '_> {
             .name(step.title())
             .retry_policy(step.policy())
             .await?;
-        let (value, at) = done.into_inner().into_parts();
-        // `activate` records its own, with the status.
-        self.finished = (step != Step::Activate).then(|| Finished {
-            step,
-            detail: value.detail(),
-            at,
-        });
-        Ok(value)
+        Ok(done.into_inner())
     }
 }
 
@@ -271,7 +212,6 @@ impl ProvisionIdentity {
             deps: deps.clone(),
             identity: id,
             compensations: Vec::new(),
-            finished: None,
         };
         let provisioned = if cancelled_early {
             Err(TerminalError::new_with_code(409, "cancelled"))
@@ -293,8 +233,7 @@ impl ProvisionIdentity {
         };
         ctx.set(PROGRESS_KEY, "compensating".to_string());
         let compensations = std::mem::take(&mut saga.compensations);
-        let finished = saga.finished.take();
-        let reason = roll_back(&ctx, &deps, &req, compensations, finished, reason).await?;
+        let reason = roll_back(&ctx, &deps, &req, compensations, reason).await?;
         ctx.set(PROGRESS_KEY, "failed".to_string());
         Err(TerminalError::new(format!("provisioning failed: {reason}")).into())
     }
@@ -473,8 +412,10 @@ async fn activate(deps: SharedDeps, id: Uuid, user_id: Uuid) -> Result<(), StepF
         audit,
     )
     .await?;
-    let took = db::identities::activate(&deps.pool, id, Step::Activate.id()).await?;
-    crate::metrics::provisioning_succeeded(took);
+    progress(&deps, id, Step::Activate, StepStatus::Done, None).await;
+    // Status last: whoever sees `active` also sees every step done.
+    db::identities::set_status(&deps.pool, id, IdentityStatus::Active, None).await?;
+    crate::metrics::provisioning_succeeded(&deps.pool, id).await;
     Ok(())
 }
 
@@ -485,7 +426,6 @@ async fn roll_back(
     deps: &SharedDeps,
     req: &ProvisionRequest,
     compensations: Vec<Compensation>,
-    finished: Option<Finished>,
     reason: String,
 ) -> Result<String, TerminalError> {
     let (id, user_id) = (req.identity_id, req.user_id);
@@ -510,9 +450,8 @@ async fn roll_back(
     let (deps, why) = (deps.clone(), reason.clone());
     must_finish(ctx, "mark failed", &mut cancelled, move || {
         let (deps, reason, left) = (deps.clone(), why.clone(), left_behind.clone());
-        let finished = finished.clone();
         async move {
-            mark_failed(&deps, id, user_id, finished, &reason, &left)
+            mark_failed(&deps, id, user_id, &reason, &left)
                 .await
                 .map_err(fail)
         }
@@ -525,15 +464,10 @@ async fn mark_failed(
     deps: &crate::deps::Deps,
     id: Uuid,
     user_id: Uuid,
-    finished: Option<Finished>,
     reason: &str,
     left_behind: &[String],
 ) -> Result<(), sqlx::Error> {
     let actor = contract::PROVISION_IDENTITY;
-    // The last step done before the failure, if no later step's write recorded it.
-    if let Some(finished) = &finished {
-        db::identities::record_steps(&deps.pool, id, &[finished.update()]).await?;
-    }
     // `failed` goes last: whoever sees it sees the cleared address and number.
     db::identities::set_workspace_user(&deps.pool, id, None, None, None).await?;
     db::identities::set_number(&deps.pool, id, None, None).await?;
@@ -554,34 +488,4 @@ async fn mark_failed(
     db::audit::record(&deps.pool, actor, Some(user_id), "identity.failed", detail).await?;
     crate::metrics::provisioning_failed();
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A step journaled before finish times were kept replays as that value, without a time.
-    #[test]
-    fn reads_a_step_journaled_before_finish_times_were_kept() {
-        let old: Journaled<Number> =
-            serde_json::from_str(r#"{"id":"n1","e164":"+15550100"}"#).unwrap();
-        let (number, at) = old.into_parts();
-        assert_eq!((number.e164.as_str(), at), ("+15550100", None));
-        let old: Journaled<()> = serde_json::from_str("null").unwrap();
-        assert!(old.into_parts().1.is_none());
-        let old: Journaled<String> = serde_json::from_str(r#""google-id""#).unwrap();
-        assert_eq!(old.into_parts().0, "google-id");
-    }
-
-    #[test]
-    fn keeps_a_finish_time_with_the_value() {
-        let at = DateTime::from_timestamp(1_796_000_000, 123_456_000).unwrap();
-        let new = Journaled::Timed {
-            value: (),
-            finished_at: at,
-        };
-        let back: Journaled<()> =
-            serde_json::from_slice(&serde_json::to_vec(&new).unwrap()).unwrap();
-        assert_eq!(back.into_parts().1, Some(at));
-    }
 }
