@@ -330,6 +330,29 @@ pub fn cpu_secs(pid: u32) -> f64 {
     }
 }
 
+/// Nanoseconds on a CPU by thread name, digits dropped (`serve-0` and `serve-1` count as
+/// `serve-`): where a process's CPU goes, serving or its background work.
+pub fn cpu_by_thread(pid: u32) -> std::collections::BTreeMap<String, f64> {
+    let mut by = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return by;
+    };
+    for t in tasks.filter_map(|t| t.ok()) {
+        let read = |f: &str| std::fs::read_to_string(t.path().join(f)).unwrap_or_default();
+        let ns = read("schedstat")
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok());
+        let name: String = read("comm")
+            .trim()
+            .chars()
+            .filter(|c| !c.is_ascii_digit())
+            .collect();
+        *by.entry(name).or_insert(0.0) += ns.unwrap_or(0) as f64 / 1e9;
+    }
+    by
+}
+
 /// utime + stime from /proc/<pid>/stat, in 10 ms ticks: where schedstat is missing.
 fn cpu_ticks_secs(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
