@@ -28,8 +28,11 @@ pub fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let api =
-            billing::StripeApi::new(config.stripe.secret_key.expose(), &config.stripe.api_base)?;
+        let api = billing::StripeApi::new(
+            config.stripe.secret_key.expose(),
+            &config.stripe.api_base,
+            billing::client::TIMEOUT,
+        )?;
         billing::setup::run(&api).await
     });
     match result {

@@ -11,11 +11,16 @@ use billing::meter::Kind;
 use billing::StripeApi;
 use billing_support::{billing_stack, PRICE_BASIC, STRIPE_KEY};
 use serde_json::json;
+use std::time::{Duration, Instant};
+
+fn stripe_base(stack: &common::stack::Stack) -> String {
+    format!("{}/stripe", stack.sandbox.url)
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_client_drives_a_subscription_through_the_sandbox() {
     let stack = billing_stack(false).await;
-    let api = StripeApi::new(STRIPE_KEY, &format!("{}/stripe", stack.sandbox.url)).unwrap();
+    let api = StripeApi::new(STRIPE_KEY, &stripe_base(&stack), billing::client::TIMEOUT).unwrap();
 
     let c1 = api
         .create_customer("c@example.com", "u-1", "cus-key-1")
@@ -104,8 +109,12 @@ async fn the_client_drives_a_subscription_through_the_sandbox() {
         .await
         .unwrap_err();
     assert!(!err.is_retryable(), "{err}");
-    let bad_key =
-        StripeApi::new("sk_test_wrong", &format!("{}/stripe", stack.sandbox.url)).unwrap();
+    let bad_key = StripeApi::new(
+        "sk_test_wrong",
+        &stripe_base(&stack),
+        billing::client::TIMEOUT,
+    )
+    .unwrap();
     let err = bad_key
         .create_customer("x@example.com", "u", "k")
         .await
@@ -119,5 +128,36 @@ async fn the_client_drives_a_subscription_through_the_sandbox() {
     assert_eq!(api.subscription(sub_id).await.unwrap().status, "canceled");
     let deleted = stack.last_event("customer.subscription.deleted").await;
     assert_eq!(deleted["data"]["object"]["id"], sub_id);
+    stack.stop().await;
+}
+
+/// A Stripe that does not answer fails the request within the client's timeout (the workflows
+/// pass PROVIDER_TIMEOUT_MS), as a failure worth retrying, instead of holding the step.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stripe_that_does_not_answer_fails_within_the_timeout_and_may_be_retried() {
+    let stack = billing_stack(false).await;
+    let api = StripeApi::new(STRIPE_KEY, &stripe_base(&stack), Duration::from_millis(500)).unwrap();
+    stack
+        .sandbox
+        .fault(json!({"provider": "stripe", "route": "/v1/customers", "kind": "slow", "delay_ms": 30_000}))
+        .await;
+    let started = Instant::now();
+    let err = api
+        .create_customer("slow@example.com", "u-slow", "cus-slow")
+        .await
+        .unwrap_err();
+    // Well before the sandbox's 30 s: the 500 ms timeout, not Stripe, ended it.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(err.is_retryable(), "{err}");
+    stack.sandbox.clear_faults().await;
+    let id = api
+        .create_customer("slow@example.com", "u-slow", "cus-slow")
+        .await
+        .unwrap();
+    assert!(id.starts_with("cus_"), "{id}");
     stack.stop().await;
 }

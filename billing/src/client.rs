@@ -108,14 +108,19 @@ pub struct CheckoutRequest<'a> {
     pub idempotency_key: &'a str,
 }
 
+/// How long a Stripe request may take in the api (a person waits on their checkout or portal)
+/// and in `stripe-setup`. Workflow steps pass their provider timeout instead.
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
 impl StripeApi {
-    /// `api_base` like `https://api.stripe.com` or `http://127.0.0.1:4010/stripe`.
-    pub fn new(secret_key: &str, api_base: &str) -> Result<Self, StripeFailure> {
+    /// `api_base` like `https://api.stripe.com` or `http://127.0.0.1:4010/stripe`; a request
+    /// that takes longer than `timeout` fails as transient (to be retried).
+    pub fn new(secret_key: &str, api_base: &str, timeout: Duration) -> Result<Self, StripeFailure> {
         // async-stripe appends `v1/...` to the base, so it must end with a slash.
         let base = format!("{}/", api_base.trim_end_matches('/'));
         let client = stripe::ClientBuilder::new(secret_key)
             .url(base)
-            .timeout(Duration::from_secs(20))
+            .timeout(timeout)
             .build()
             .map_err(StripeFailure::from)?;
         Ok(Self { client })

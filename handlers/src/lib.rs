@@ -54,9 +54,12 @@ pub async fn build(config: config::Config) -> anyhow::Result<App> {
         pool.clone(),
     );
     let providers = comms::Providers::from_config(&config)?;
-    let stripe =
-        billing::StripeApi::new(config.stripe.secret_key.expose(), &config.stripe.api_base)
-            .map_err(|e| anyhow::anyhow!("STRIPE_API_BASE: {e}"))?;
+    let stripe = billing::StripeApi::new(
+        config.stripe.secret_key.expose(),
+        &config.stripe.api_base,
+        billing::client::TIMEOUT,
+    )
+    .map_err(|e| anyhow::anyhow!("STRIPE_API_BASE: {e}"))?;
     let state = AppState {
         restate,
         providers,

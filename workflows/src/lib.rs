@@ -37,9 +37,12 @@ pub fn build(config: &Config) -> anyhow::Result<(Endpoint, Router)> {
     crate::metrics::register();
     let pool = db::connect_lazy(&config.database_url)?;
     let deps = deps::Deps::new(config, pool.clone())?;
-    let stripe =
-        billing::StripeApi::new(config.stripe.secret_key.expose(), &config.stripe.api_base)
-            .map_err(|e| anyhow::anyhow!("STRIPE_API_BASE / STRIPE_SECRET_KEY: {e}"))?;
+    let stripe = billing::StripeApi::new(
+        config.stripe.secret_key.expose(),
+        &config.stripe.api_base,
+        config.workflows.provider_timeout,
+    )
+    .map_err(|e| anyhow::anyhow!("STRIPE_API_BASE / STRIPE_SECRET_KEY: {e}"))?;
     let endpoint = Endpoint::builder()
         .bind(UsageScheduler::new(pool.clone()))
         .bind(UsageSync::new(pool.clone(), stripe.clone()))
