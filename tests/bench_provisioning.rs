@@ -110,7 +110,10 @@ fn floor_gaps(steps: &StepTimes) -> BTreeMap<usize, Vec<f64>> {
 
 /// CPU seconds each program has used so far (utime + stime of every process, by its command
 /// name), and the machine's busy and total ticks: where a phase's CPU went, and how full the
-/// two cores were while it ran.
+/// two cores were while it ran. A process that exits within a phase takes its CPU with it (its
+/// program's sum can then fall, and the phase is not counted for it): every process measured
+/// here (restate-server, the workflows process, the pools' Postgres backends) lives through
+/// the whole run.
 #[derive(Default)]
 struct CpuUse {
     by_program: BTreeMap<String, f64>,
@@ -174,7 +177,8 @@ impl CpuUse {
         self.all += now.all - before.all;
     }
 
-    /// "restate-server 1.23 s, postgres …", the busiest first, and the machine's busy share.
+    /// "restate-server 6.8 ms, postgres …" (CPU per run, `per` runs), the busiest five first,
+    /// and how busy all cores were.
     fn summary(&self, per: usize) -> String {
         let mut top: Vec<(&String, &f64)> = self
             .by_program
