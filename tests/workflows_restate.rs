@@ -7,7 +7,7 @@ mod common;
 use common::api::full_env;
 use common::db::TestDb;
 use common::ports::free_port;
-use common::process::{wait_healthy, Proc};
+use common::process::{wait_healthy, Proc, Started};
 use common::restate::Restate;
 use domain::Month;
 use serde_json::{json, Value};
@@ -191,4 +191,50 @@ async fn an_invocation_interrupted_by_a_crash_completes_after_restart_exactly_on
     assert!(bad.text().await.unwrap().contains("at most 24"));
     drop(restate);
     db.drop().await;
+}
+
+/// What the test stacks' restart on other ports relies on: a restate-server whose port was
+/// taken between finding it free and binding it exits at once and says so, so the start is
+/// noticed at once (not after a minute of health checks) and retried.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restate_server_whose_port_is_taken_exits_at_once_saying_so() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let node = taken.local_addr().unwrap().port();
+    let (ingress, admin) = (free_port(), free_port());
+    let dir = std::env::temp_dir().join(format!("pdx-restate-{}", uuid::Uuid::new_v4().simple()));
+    let env = [
+        (
+            "RESTATE_INGRESS__BIND_ADDRESS",
+            format!("127.0.0.1:{ingress}"),
+        ),
+        ("RESTATE_ADMIN__BIND_ADDRESS", format!("127.0.0.1:{admin}")),
+        ("RESTATE_BIND_ADDRESS", format!("127.0.0.1:{node}")),
+        (
+            "RESTATE_ADVERTISED_ADDRESS",
+            format!("http://127.0.0.1:{node}"),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let dir_arg = dir.display().to_string();
+    let mut server = Proc::spawn(
+        "restate-server",
+        &common::restate::binary(),
+        &["--base-dir", &dir_arg],
+        &env,
+    );
+    let started = Instant::now();
+    let health = format!("http://127.0.0.1:{admin}/health");
+    match server.wait_started(&health, Duration::from_secs(60)).await {
+        Started::Exited(why) => assert!(why.contains("Address in use"), "{why}"),
+        Started::Healthy => panic!("started on a port another socket holds"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(taken);
+    let _ = std::fs::remove_dir_all(dir);
 }

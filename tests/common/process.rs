@@ -5,6 +5,13 @@ use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// How a process's start ended.
+pub enum Started {
+    Healthy,
+    /// It exited first; what happened, with its log.
+    Exited(String),
+}
+
 pub struct Proc {
     pub child: Child,
     pub name: String,
@@ -56,6 +63,32 @@ impl Proc {
     pub fn kill9(&mut self) {
         self.signal(libc::SIGKILL);
         let _ = self.child.wait();
+    }
+
+    /// Polls `url` until it answers 2xx, or the process exits first (then its log says why, at
+    /// once, rather than after `limit`).
+    pub async fn wait_started(&mut self, url: &str, limit: Duration) -> Started {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(r) = client.get(url).timeout(Duration::from_secs(1)).send().await {
+                if r.status().is_success() {
+                    return Started::Healthy;
+                }
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                let name = &self.name;
+                return Started::Exited(format!(
+                    "{name} exited ({status}) before {url} answered:\n{log}"
+                ));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{url} not healthy within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits for exit up to `limit`; None if still running.

@@ -1,7 +1,7 @@
 //! A real restate-server per test: free ports, a temporary data directory, torn down after.
 
 use super::ports::free_port;
-use super::process::{wait_healthy, Proc};
+use super::process::{Proc, Started};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ pub struct Restate {
     env: HashMap<String, String>,
 }
 
-fn binary() -> String {
+pub fn binary() -> String {
     std::env::var("RESTATE_SERVER_BIN").unwrap_or_else(|_| {
         format!(
             "{}/tools/node_modules/@restatedev/restate-server-linux-x64/bin/restate-server",
@@ -24,6 +24,21 @@ fn binary() -> String {
 
 impl Restate {
     pub async fn start() -> Self {
+        // Free ports are found by binding and releasing them, so a process starting beside
+        // this one may take one first: restate-server then exits at once ("Address in use")
+        // and is started again on other ports, instead of being waited on for a minute.
+        for _ in 0..5 {
+            let mut r = Self::on_free_ports();
+            match r.try_launch().await {
+                Started::Healthy => return r,
+                Started::Exited(why) if why.contains("Address in use") => continue,
+                Started::Exited(why) => panic!("{why}"),
+            }
+        }
+        panic!("restate-server: every port tried was taken before it could bind it (5 tries)");
+    }
+
+    fn on_free_ports() -> Self {
         let (ingress, admin, node) = (free_port(), free_port(), free_port());
         let dir =
             std::env::temp_dir().join(format!("pdx-restate-{}", uuid::Uuid::new_v4().simple()));
@@ -43,18 +58,22 @@ impl Restate {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        let mut r = Self {
+        Self {
             ingress: format!("http://127.0.0.1:{ingress}"),
             admin: format!("http://127.0.0.1:{admin}"),
             proc: None,
             dir,
             env,
-        };
-        r.launch().await;
-        r
+        }
     }
 
     async fn launch(&mut self) {
+        if let Started::Exited(why) = self.try_launch().await {
+            panic!("{why}");
+        }
+    }
+
+    async fn try_launch(&mut self) -> Started {
         let dir = self.dir.display().to_string();
         let config = format!("{}/restate.toml", env!("CARGO_MANIFEST_DIR"));
         self.proc = Some(Proc::spawn(
@@ -63,7 +82,9 @@ impl Restate {
             &["--base-dir", &dir, "--config-file", &config],
             &self.env,
         ));
-        wait_healthy(&format!("{}/health", self.admin), Duration::from_secs(60)).await;
+        let health = format!("{}/health", self.admin);
+        let proc = self.proc.as_mut().expect("just spawned");
+        proc.wait_started(&health, Duration::from_secs(60)).await
     }
 
     /// Kills the server hard and starts it again on the same ports and data.
