@@ -202,21 +202,7 @@ async fn a_restate_server_whose_port_is_taken_exits_at_once_saying_so() {
     let node = taken.local_addr().unwrap().port();
     let (ingress, admin) = (free_port(), free_port());
     let dir = std::env::temp_dir().join(format!("pdx-restate-{}", uuid::Uuid::new_v4().simple()));
-    let env = [
-        (
-            "RESTATE_INGRESS__BIND_ADDRESS",
-            format!("127.0.0.1:{ingress}"),
-        ),
-        ("RESTATE_ADMIN__BIND_ADDRESS", format!("127.0.0.1:{admin}")),
-        ("RESTATE_BIND_ADDRESS", format!("127.0.0.1:{node}")),
-        (
-            "RESTATE_ADVERTISED_ADDRESS",
-            format!("http://127.0.0.1:{node}"),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
+    let env = common::restate::env(ingress, admin, node);
     let dir_arg = dir.display().to_string();
     let mut server = Proc::spawn(
         "restate-server",

@@ -13,6 +13,25 @@ pub struct Restate {
     env: HashMap<String, String>,
 }
 
+/// restate-server's environment for these ports (ingress, admin, node-to-node).
+pub fn env(ingress: u16, admin: u16, node: u16) -> HashMap<String, String> {
+    [
+        (
+            "RESTATE_INGRESS__BIND_ADDRESS",
+            format!("127.0.0.1:{ingress}"),
+        ),
+        ("RESTATE_ADMIN__BIND_ADDRESS", format!("127.0.0.1:{admin}")),
+        ("RESTATE_BIND_ADDRESS", format!("127.0.0.1:{node}")),
+        (
+            "RESTATE_ADVERTISED_ADDRESS",
+            format!("http://127.0.0.1:{node}"),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
 pub fn binary() -> String {
     std::env::var("RESTATE_SERVER_BIN").unwrap_or_else(|_| {
         format!(
@@ -43,21 +62,7 @@ impl Restate {
         let dir =
             std::env::temp_dir().join(format!("pdx-restate-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
-        let env: HashMap<String, String> = [
-            (
-                "RESTATE_INGRESS__BIND_ADDRESS",
-                format!("127.0.0.1:{ingress}"),
-            ),
-            ("RESTATE_ADMIN__BIND_ADDRESS", format!("127.0.0.1:{admin}")),
-            ("RESTATE_BIND_ADDRESS", format!("127.0.0.1:{node}")),
-            (
-                "RESTATE_ADVERTISED_ADDRESS",
-                format!("http://127.0.0.1:{node}"),
-            ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+        let env = env(ingress, admin, node);
         Self {
             ingress: format!("http://127.0.0.1:{ingress}"),
             admin: format!("http://127.0.0.1:{admin}"),
