@@ -8,7 +8,7 @@
 use super::api::{api_env, serve_api, ApiServer, ADMIN_TOKEN};
 use super::db::TestDb;
 use super::ports::free_port;
-use super::process::{wait_healthy, Proc};
+use super::process::{Proc, Started};
 use super::restate::Restate;
 use super::sandbox::{start_sandbox, TestSandbox};
 use serde_json::{json, Value};
@@ -26,6 +26,8 @@ pub struct Stack {
     pub restate: Option<Restate>,
     pub workflows: Option<Proc>,
     pub workflows_port: u16,
+    /// Once the workflows process has served, Restate may call its port: it keeps it.
+    workflows_served: bool,
     pub env: HashMap<String, String>,
     pub api: String,
     pub http: reqwest::Client,
@@ -121,6 +123,7 @@ impl Stack {
             restate,
             workflows: None,
             workflows_port,
+            workflows_served: false,
             env,
             api,
             http: reqwest::Client::new(),
@@ -128,10 +131,9 @@ impl Stack {
         };
         if stack.restate.is_some() {
             stack.start_workflows().await;
-            stack
-                .restate()
-                .register(&format!("http://127.0.0.1:{workflows_port}"))
-                .await;
+            // Its port, which the start may have changed.
+            let uri = format!("http://127.0.0.1:{}", stack.workflows_port);
+            stack.restate().register(&uri).await;
         }
         stack
     }
@@ -145,13 +147,32 @@ impl Stack {
         self.restate.as_mut().expect("stack started with Restate")
     }
 
+    /// Starts the workflows process. Its first start takes another free port if this one was
+    /// taken before the process could bind it (see `Restate::start`); a later one keeps it.
     pub async fn start_workflows(&mut self) {
-        self.workflows = Some(Proc::poindexter("workflows", &self.env));
-        wait_healthy(
-            &format!("http://127.0.0.1:{}/healthz", self.workflows_port),
-            Duration::from_secs(30),
-        )
-        .await;
+        for _ in 0..5 {
+            let mut workflows = Proc::poindexter("workflows", &self.env);
+            let health = format!("http://127.0.0.1:{}/healthz", self.workflows_port);
+            match workflows
+                .wait_started(&health, Duration::from_secs(30))
+                .await
+            {
+                Started::Healthy => {
+                    self.workflows = Some(workflows);
+                    self.workflows_served = true;
+                    return;
+                }
+                Started::Exited(why)
+                    if why.contains("Address in use") && !self.workflows_served =>
+                {
+                    self.workflows_port = free_port();
+                    let addr = format!("127.0.0.1:{}", self.workflows_port);
+                    self.env.insert("WORKFLOWS_ADDR".into(), addr);
+                }
+                Started::Exited(why) => panic!("{why}"),
+            }
+        }
+        panic!("workflows: every port tried was taken before it could bind it (5 tries)");
     }
 
     pub fn kill_workflows(&mut self) {
