@@ -71,10 +71,8 @@ impl Proc {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + limit;
         loop {
-            if let Ok(r) = client.get(url).timeout(Duration::from_secs(1)).send().await {
-                if r.status().is_success() {
-                    return Started::Healthy;
-                }
+            if answers(&client, url).await {
+                return Started::Healthy;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
                 let log = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -117,15 +115,19 @@ impl Drop for Proc {
     }
 }
 
+/// Whether `url` answers 2xx within a second.
+async fn answers(client: &reqwest::Client, url: &str) -> bool {
+    let res = client.get(url).timeout(Duration::from_secs(1)).send().await;
+    res.is_ok_and(|r| r.status().is_success())
+}
+
 /// Polls `url` until it answers 2xx.
 pub async fn wait_healthy(url: &str, limit: Duration) {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + limit;
     loop {
-        if let Ok(r) = client.get(url).timeout(Duration::from_secs(1)).send().await {
-            if r.status().is_success() {
-                return;
-            }
+        if answers(&client, url).await {
+            return;
         }
         assert!(
             Instant::now() < deadline,
