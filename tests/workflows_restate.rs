@@ -224,3 +224,15 @@ async fn a_restate_server_whose_port_is_taken_exits_at_once_saying_so() {
     drop(taken);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Ports for test processes come from below the kernel's ephemeral range, which outgoing
+/// connections draw from, so no connection can take one between its check and its bind.
+#[test]
+fn a_port_for_a_test_process_is_free_and_outside_the_ephemeral_range() {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+    let lowest: u16 = range.split_whitespace().next().unwrap().parse().unwrap();
+    let port = free_port();
+    assert!(common::ports::PICKED.contains(&port), "{port}");
+    assert!(port < lowest, "{port} is in the ephemeral range {range}");
+    std::net::TcpListener::bind(("127.0.0.1", port)).expect("the port is free");
+}

@@ -292,9 +292,4 @@ pub fn chat_body(model: &str, stream: bool) -> serde_json::Value {
     })
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
-}
+pub use crate::common::ports::free_port;
