@@ -230,6 +230,48 @@ async fn a_wrong_or_missing_password_or_a_connected_instance_changes_nothing() {
     stack.stop().await;
 }
 
+/// The portal's form closes the account and answers with what happens next, saying once when
+/// the personal data is erased, on a page for a person who is now logged out.
+#[tokio::test(flavor = "multi_thread")]
+async fn closing_from_the_portal_says_what_happens_next_once() {
+    let stack = Stack::start(&[]).await;
+    let o = owner(&stack, "portal-close@example.com").await;
+    let browser = Browser::new(&stack.api);
+    assert_eq!(
+        browser.log_in(&o.email, PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let page = browser.get("/account").await;
+    assert!(
+        page.body.contains("The account is active."),
+        "{}",
+        page.body
+    );
+    let closed = browser
+        .post_form(
+            "/account/close",
+            &[("csrf", &page.csrf()), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(closed.status, StatusCode::ACCEPTED, "{}", closed.body);
+    assert!(
+        closed.body.contains("Your account is closing"),
+        "{}",
+        closed.body
+    );
+    assert_eq!(
+        closed.body.matches("erased after").count(),
+        1,
+        "{}",
+        closed.body
+    );
+    assert!(!closed.body.contains("Close my account"), "{}", closed.body);
+    assert_eq!(account_status(&stack, o.user).await, "closing");
+    // The session ended with it.
+    assert_ne!(browser.get("/dashboard").await.status, StatusCode::OK);
+    stack.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn closing_ends_access_at_once_bills_once_deprovisions_and_erases_after_retention() {
     let stack = Stack::start(&short_retention()).await;

@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 #[template(path = "account.html")]
 struct AccountPage {
     chrome: Chrome,
+    /// Under the heading while the account is open (a closing one's card says the same).
     summary: String,
     /// The account is closing: no form, what happens next instead.
     closing: bool,
