@@ -190,6 +190,56 @@ async fn transient_faults_and_timeouts_on_every_provider_still_end_active_withou
     stack.stop().await;
 }
 
+/// Postgres refuses the first `active` status (a trigger injects the fault): the activate step
+/// is tried again, and since its audit entry, its done row and the status are written together,
+/// the audit log says `identity.active` once, not once per attempt.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_activation_refused_part_way_is_retried_and_audited_once() {
+    let stack = Stack::start(&[]).await;
+    sqlx::raw_sql(
+        "CREATE SEQUENCE activations_tried;
+         CREATE FUNCTION refuse_first_activation() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF nextval('activations_tried') = 1 THEN
+             RAISE EXCEPTION 'injected: the first activation is refused';
+           END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER refuse_first_activation BEFORE UPDATE OF status ON identities
+           FOR EACH ROW WHEN (NEW.status = 'active' AND OLD.status <> 'active')
+           EXECUTE FUNCTION refuse_first_activation();",
+    )
+    .execute(&stack.db.pool)
+    .await
+    .unwrap();
+    let user = stack.user("refused-once@example.com").await;
+    stack.provision(user).await;
+    let identity = stack
+        .wait_status(user, &["active"], Duration::from_secs(60))
+        .await;
+
+    let (tried,): (i64,) = sqlx::query_as("SELECT last_value FROM activations_tried")
+        .fetch_one(&stack.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(tried, 2, "refused once, then let through");
+    let (audited,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM audit_log WHERE user_id = $1 AND action = 'identity.active'",
+    )
+    .bind(user)
+    .fetch_one(&stack.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+    let steps = db::identities::steps(&stack.db.pool, identity.id)
+        .await
+        .unwrap();
+    let activate = steps.iter().find(|s| s.step == "activate").unwrap();
+    assert_eq!(activate.status, "done", "{activate:?}");
+    assert!(activate.attempts >= 2, "tried again: {activate:?}");
+    stack.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn killing_the_workflows_process_or_restarting_restate_mid_saga_creates_nothing_twice() {
     let mut stack = Stack::start(&[]).await;

@@ -162,8 +162,8 @@ pub async fn begin_provisioning(
     Ok(begun)
 }
 
-pub async fn set_status(
-    pool: &PgPool,
+pub async fn set_status<'e>(
+    exec: impl sqlx::Executor<'e, Database = Postgres>,
     id: Uuid,
     status: IdentityStatus,
     failure_reason: Option<&str>,
@@ -173,7 +173,7 @@ pub async fn set_status(
         .bind(id)
         .bind(status)
         .bind(failure_reason)
-        .execute(pool)
+        .execute(exec)
         .await?;
     Ok(())
 }
@@ -288,8 +288,8 @@ pub async fn mark_provisioning(
 }
 
 /// Records a step's state. `running` counts an attempt; terminal states stamp the finish time.
-pub async fn record_step(
-    pool: &PgPool,
+pub async fn record_step<'e>(
+    exec: impl sqlx::Executor<'e, Database = Postgres>,
     identity_id: Uuid,
     step: &str,
     position: i32,
@@ -313,7 +313,7 @@ pub async fn record_step(
     .bind(position)
     .bind(status)
     .bind(detail)
-    .execute(pool)
+    .execute(exec)
     .await?;
     Ok(())
 }

@@ -152,7 +152,7 @@ impl Saga<'_, '_> {
                 progress(&deps, id, step, StepStatus::Running, None).await;
                 match work(deps.clone()).await {
                     Ok(value) => {
-                        // `activate` records its own, before the status.
+                        // `activate` records its own, with the status.
                         if step != Step::Activate {
                             let detail = value.detail();
                             progress(&deps, id, step, StepStatus::Done, detail.as_deref()).await;
@@ -403,18 +403,16 @@ async fn mark_signal_pending(deps: SharedDeps, id: Uuid) -> Result<(), StepFailu
 /// Active. No API key is issued here: a connected Dex holds OAuth tokens, and a key nobody was
 /// shown would only be a live secret at rest; users make keys at /keys.
 async fn activate(deps: SharedDeps, id: Uuid, user_id: Uuid) -> Result<(), StepFailure> {
+    // One transaction: whoever sees `active` also sees the step done and the audit entry, and
+    // an attempt that fails part-way leaves nothing for its retry to write twice.
+    let mut tx = deps.pool.begin().await?;
     let audit = serde_json::json!({ "identity_id": id });
-    db::audit::record(
-        &deps.pool,
-        contract::PROVISION_IDENTITY,
-        Some(user_id),
-        "identity.active",
-        audit,
-    )
-    .await?;
-    progress(&deps, id, Step::Activate, StepStatus::Done, None).await;
-    // Status last: whoever sees `active` also sees every step done.
-    db::identities::set_status(&deps.pool, id, IdentityStatus::Active, None).await?;
+    let actor = contract::PROVISION_IDENTITY;
+    db::audit::record(&mut *tx, actor, Some(user_id), "identity.active", audit).await?;
+    let (step, position) = (Step::Activate.id(), Step::Activate as i32);
+    db::identities::record_step(&mut *tx, id, step, position, StepStatus::Done, None).await?;
+    db::identities::set_status(&mut *tx, id, IdentityStatus::Active, None).await?;
+    tx.commit().await?;
     crate::metrics::provisioning_succeeded(&deps.pool, id).await;
     Ok(())
 }
