@@ -105,13 +105,7 @@ impl Stack {
     /// Total of meter `event_name` for `customer` in the sandbox.
     pub async fn meter_total(&self, customer: &str, event_name: &str) -> i64 {
         let r = self.stripe_resources().await;
-        r["meter_totals"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["customer"] == customer && t["event_name"] == event_name)
-            .map(|t| t["value"].as_i64().unwrap())
-            .unwrap_or(0)
+        crate::common::sandbox::meter_total(&r, customer, event_name)
     }
 
     /// subscribe → pay on the hosted checkout page with the test card → webhooks delivered.

@@ -246,15 +246,8 @@ pub async fn meters(world: &World, out: &mut Vec<String>) {
         }
     }
     let stripe = world.sandbox.get_json("/stripe/_sandbox/resources").await;
-    let total = |customer: &str, name: &str| -> i64 {
-        stripe["meter_totals"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["customer"] == customer && t["event_name"] == name)
-            .map(|t| t["value"].as_i64().unwrap())
-            .unwrap_or(0)
-    };
+    let total =
+        |customer: &str, name: &str| crate::common::sandbox::meter_total(&stripe, customer, name);
     let (mut billed_in, mut billed_out, mut users_over) = (0, 0, 0);
     for user in &r_users {
         let (customer, plan): (Option<String>, Option<String>) = sqlx::query_as(

@@ -17,6 +17,18 @@ pub struct TestSandbox {
     pub http: reqwest::Client,
 }
 
+/// The total of meter `event_name` for `customer` in the sandbox Stripe's resources
+/// (`/stripe/_sandbox/resources`); 0 when nothing was reported.
+pub fn meter_total(resources: &Value, customer: &str, event_name: &str) -> i64 {
+    resources["meter_totals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["customer"] == customer && t["event_name"] == event_name)
+        .map(|t| t["value"].as_i64().unwrap())
+        .unwrap_or(0)
+}
+
 /// Timeouts short enough for fault tests, backoff short enough to keep them fast.
 pub fn fast_options() -> HttpOptions {
     HttpOptions {
