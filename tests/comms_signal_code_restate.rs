@@ -54,7 +54,7 @@ async fn a_code_for_a_pending_registration_becomes_one_submit_code_invocation() 
     let mut wenv = api_env(&api.db.url);
     wenv.extend(env.iter().cloned());
     wenv.insert("WORKFLOWS_ADDR".into(), format!("127.0.0.1:{port}"));
-    let _workflows = Proc::poindexter("workflows", &wenv);
+    let workflows = Proc::poindexter("workflows", &wenv);
     wait_healthy(
         &format!("http://127.0.0.1:{port}/healthz"),
         Duration::from_secs(30),
@@ -140,6 +140,9 @@ async fn a_code_for_a_pending_registration_becomes_one_submit_code_invocation() 
         .await
         .unwrap()
         .is_empty());
+    // The workflows process first: its Signal receiver, started by the webhook, keeps
+    // connecting to the database, and dropping it waits for every connection to end.
+    drop(workflows);
     api.stop().await;
 }
 
