@@ -28,8 +28,29 @@ struct OaUsage {
     prompt_tokens: u64,
     #[serde(default)]
     completion_tokens: u64,
-    #[serde(default)]
+    /// A server that sends something other than this object (a number, say) loses only its
+    /// cached count, not the whole usage: prompt and completion tokens are still read.
+    #[serde(default, deserialize_with = "object_or_none")]
     prompt_tokens_details: Option<OaPromptDetails>,
+}
+
+/// `T` when the value reads as one, `None` for anything else (instead of an error that would
+/// fail the whole parse).
+fn object_or_none<'de, D, T>(value: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either<T> {
+        Read(T),
+        Other(serde::de::IgnoredAny),
+    }
+    Ok(match Either::<T>::deserialize(value)? {
+        Either::Read(t) => Some(t),
+        Either::Other(_) => None,
+    })
 }
 
 #[derive(Deserialize, Default)]
@@ -265,6 +286,26 @@ mod tests {
             }
         );
         assert!(t.output_seen);
+    }
+
+    /// Found by fuzzing: `prompt_tokens_details` that is not an object cost the whole usage.
+    #[test]
+    fn odd_prompt_details_lose_only_the_cached_count() {
+        for details in ["5", "\"x\"", "null", "[]", r#"{"cached_tokens":"2"}"#] {
+            let body = format!(
+                r#"{{"choices":[],"usage":{{"prompt_tokens":24,"completion_tokens":5,"prompt_tokens_details":{details}}}}}"#
+            );
+            let mut t = Tally::default();
+            t.openai_body(body.as_bytes());
+            assert_eq!((t.tokens.input, t.tokens.output), (24, 5), "{body}");
+            assert_eq!(t.tokens.cache_read, 0, "{body}");
+            let mut t = Tally::default();
+            assert!(t.openai_event(body.as_bytes()), "{body}");
+            assert_eq!((t.tokens.input, t.tokens.output), (24, 5), "{body}");
+        }
+        let mut t = Tally::default();
+        t.openai_body(br#"{"usage":{"prompt_tokens":24,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":2}}}"#);
+        assert_eq!(t.tokens.cache_read, 2);
     }
 
     /// Servers that speak OpenAI's format but write JSON with spaces (Python's default), tool
