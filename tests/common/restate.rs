@@ -43,9 +43,9 @@ pub fn binary() -> String {
 
 impl Restate {
     pub async fn start() -> Self {
-        // Free ports are found by binding and releasing them, so a process starting beside
-        // this one may take one first: restate-server then exits at once ("Address in use")
-        // and is started again on other ports, instead of being waited on for a minute.
+        // free_port hands each port to one test only, but it releases the port it checked, and
+        // a process outside the tests may bind it first: restate-server then exits at once
+        // ("Address in use") and is started again on other ports, not waited on for a minute.
         for _ in 0..5 {
             let mut r = Self::on_free_ports();
             match r.try_launch().await {
