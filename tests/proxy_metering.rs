@@ -94,6 +94,30 @@ async fn shutdown_writes_what_is_still_queued() {
     db.drop().await;
 }
 
+/// A batch goes the moment it is full, whatever is left of its wait.
+#[tokio::test]
+async fn a_full_batch_is_written_at_once() {
+    let db = TestDb::new().await;
+    let sandbox = ps::start_sandbox().await;
+    let user = ps::user(&db.pool, Some(("basic", "active")), None).await;
+    let mut options = ps::options(&db.url, sandbox);
+    options.batch_wait = Duration::from_secs(60);
+    options.batch_max = 3;
+    let proxy = ps::RunningProxy::start(options).await;
+    for _ in 0..4 {
+        let res = ps::post_chat(&proxy, &user.key, "gpt-4o-mini", false).await;
+        assert_eq!(res.status(), 200);
+    }
+    let rows = ps::wait_usage(&db.pool, user.id, 3, Duration::from_secs(10)).await;
+    assert!(
+        rows.len() >= 3,
+        "the full batch did not go before its minute"
+    );
+    proxy.stop().await;
+    assert_eq!(ps::usage(&db.pool, user.id).await.len(), 4);
+    db.drop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_spilled_at_shutdown_are_replayed_by_the_next_start() {
     let pg = std::sync::Arc::new(ps::pg::OwnPostgres::start());

@@ -51,8 +51,8 @@ impl Journal {
     /// Appends `event` to the journal and hands it to the writer, in that order and under one
     /// lock, so that once `rotate` returns every event of the old segment is in the channel.
     /// Once the writer has stopped (shutdown) the journal alone keeps the event for the next
-    /// start; without a journal it goes to the spill file.
-    pub fn append(&self, event: UsageEvent, tx: &mpsc::UnboundedSender<UsageEvent>) {
+    /// start; without a journal it goes to the spill file. True if the writer got the event.
+    pub fn append(&self, event: UsageEvent, tx: &mpsc::UnboundedSender<UsageEvent>) -> bool {
         let mut seg = self.current.lock().unwrap_or_else(|p| p.into_inner());
         let Segment { file, buf, seq } = &mut *seg;
         let mut journaled = false;
@@ -67,13 +67,15 @@ impl Journal {
                 }
             }
         }
-        if let Err(mpsc::error::SendError(event)) = tx.send(event) {
-            if !journaled {
-                if let Err(e) = spill::append(&self.base, std::slice::from_ref(&event)) {
-                    tracing::error!(error = %e, request_id = %event.request_id, "usage event lost");
-                }
+        let Err(mpsc::error::SendError(event)) = tx.send(event) else {
+            return true;
+        };
+        if !journaled {
+            if let Err(e) = spill::append(&self.base, std::slice::from_ref(&event)) {
+                tracing::error!(error = %e, request_id = %event.request_id, "usage event lost");
             }
         }
+        false
     }
 
     /// Starts a new segment; the old one's number, to `remove` once its events are durable.

@@ -41,6 +41,7 @@ pub struct UsageEvent {
 pub struct Meter {
     tx: mpsc::UnboundedSender<UsageEvent>,
     journal: Arc<journal::Journal>,
+    backlog: Arc<writer::Backlog>,
 }
 
 impl Meter {
@@ -58,6 +59,8 @@ impl Meter {
         );
         // Journaled before the answer's last byte leaves: a SIGKILL after answering loses
         // nothing (the next start replays the journal).
-        self.journal.append(event, &self.tx);
+        if self.journal.append(event, &self.tx) {
+            self.backlog.added();
+        }
     }
 }

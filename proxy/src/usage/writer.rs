@@ -6,22 +6,56 @@ use crate::usage::journal::Journal;
 use crate::usage::{insert, spill, Meter, UsageEvent};
 use sqlx::PgPool;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often a gathering batch checks whether it is full.
-const GATHER_STEP: Duration = Duration::from_millis(2);
 
 pub struct Writer {
     stop: watch::Sender<bool>,
     done: tokio::sync::oneshot::Receiver<()>,
 }
 
+/// How many events wait in the channel, and a wake-up for the writer when they make a full
+/// batch: a gathering batch then sleeps out its wait in one go (one wake-up per batch at a
+/// low rate, where polling for fullness cost a wake-up every few milliseconds) and still
+/// goes the moment it is full.
+pub(super) struct Backlog {
+    queued: AtomicUsize,
+    full: Notify,
+    max: usize,
+}
+
+impl Backlog {
+    fn new(max: usize) -> Self {
+        Self {
+            queued: AtomicUsize::new(0),
+            full: Notify::new(),
+            max,
+        }
+    }
+
+    /// One more event queued. Counts go up one at a time, so exactly one event makes the count
+    /// reach `max` (whatever the writer takes meanwhile) and wakes the writer. The writer may
+    /// take an event before its sender counts it: the count then dips below zero for a moment,
+    /// hence the wrapping.
+    pub(super) fn added(&self) {
+        if self.queued.fetch_add(1, Ordering::Relaxed).wrapping_add(1) == self.max {
+            self.full.notify_one();
+        }
+    }
+
+    fn taken(&self, n: usize) {
+        self.queued.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
 struct Task {
     pool: PgPool,
     journal: Arc<Journal>,
+    backlog: Arc<Backlog>,
     path: Arc<PathBuf>,
     max: usize,
     spilled: bool,
@@ -39,9 +73,12 @@ impl Writer {
         let (tx, rx) = mpsc::unbounded_channel();
         let (stop, stop_rx) = watch::channel(false);
         let (done_tx, done) = tokio::sync::oneshot::channel();
+        let max = max.max(1);
+        let backlog = Arc::new(Backlog::new(max));
         // What a killed predecessor journaled goes to the spill file before the writer looks.
         let journal = Arc::new(Journal::open(&spill_path)?);
         let task_journal = journal.clone();
+        let task_backlog = backlog.clone();
         let path = Arc::new(spill_path);
         let url = database_url.to_owned();
         let task_path = path.clone();
@@ -57,9 +94,10 @@ impl Writer {
                             let task = Task {
                                 pool,
                                 journal: task_journal,
+                                backlog: task_backlog,
                                 spilled: !spill::is_empty(&task_path),
                                 path: task_path,
-                                max: max.max(1),
+                                max,
                             };
                             task.run(rx, wait, stop_rx).await;
                         }
@@ -68,7 +106,14 @@ impl Writer {
                 });
                 let _ = done_tx.send(());
             })?;
-        Ok((Meter { tx, journal }, Self { stop, done }))
+        Ok((
+            Meter {
+                tx,
+                journal,
+                backlog,
+            },
+            Self { stop, done },
+        ))
     }
 
     /// Writes everything still queued (to Postgres, or to the spill file if it is down).
@@ -114,8 +159,9 @@ impl Task {
     }
 
     /// The batch that `first` opens: whatever else arrives within `wait`, up to `max`. It
-    /// sleeps out the wait and then drains the channel, rather than waking for each event,
-    /// so a busy proxy costs this thread one wake-up per batch, not one per request.
+    /// sleeps out the wait (or until the backlog says a batch is full) and then drains the
+    /// channel, rather than waking for each event, so a busy proxy costs this thread one
+    /// wake-up per batch, not one per request.
     async fn gather(
         &self,
         first: UsageEvent,
@@ -125,18 +171,13 @@ impl Task {
     ) -> Vec<UsageEvent> {
         let mut batch = Vec::with_capacity(self.max.min(1024));
         batch.push(first);
-        // The wait is slept in short steps, and a full batch goes at once: under load each
-        // write is then about `max` events, a steady trickle for Postgres rather than one
-        // long burst per `wait`, for at most one wake-up per step.
-        let deadline = tokio::time::Instant::now() + wait;
-        while rx.len() + 1 < self.max {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero() {
-                break;
-            }
+        // A full batch goes at once: under load each write is then about `max` events, a
+        // steady trickle for Postgres rather than one long burst per `wait`.
+        if rx.len() + 1 < self.max {
             tokio::select! {
-                _ = tokio::time::sleep(left.min(GATHER_STEP)) => {}
-                _ = stop.changed() => break,
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.backlog.full.notified() => {}
+                _ = stop.changed() => {}
             }
         }
         while batch.len() < self.max {
@@ -145,6 +186,7 @@ impl Task {
                 Err(_) => break,
             }
         }
+        self.backlog.taken(batch.len());
         metrics::gauge!("poindexter_usage_writer_backlog_events").set(rx.len() as f64);
         batch
     }
@@ -157,9 +199,11 @@ impl Task {
         rx: &mut mpsc::UnboundedReceiver<UsageEvent>,
     ) {
         let closed = self.journal.rotate();
+        let gathered = batch.len();
         while let Ok(e) = rx.try_recv() {
             batch.push(e);
         }
+        self.backlog.taken(batch.len() - gathered);
         let mut durable = true;
         for chunk in batch.chunks(self.max) {
             durable &= self.write(chunk.to_vec()).await;
