@@ -3,15 +3,35 @@
 //! a stream ended before its usage arrived.
 
 use crate::catalog::Tokens;
-use crate::json_scan::Key;
+use crate::json_scan::{self, Keys};
 use serde::Deserialize;
 use std::borrow::Cow;
+use std::ops::ControlFlow;
 
-static USAGE: Key = Key::new("\"usage\"");
-static CONTENT: Key = Key::new("\"content\"");
-static ARGUMENTS: Key = Key::new("\"arguments\"");
-static TEXT: Key = Key::new("\"text\"");
-static PARTIAL_JSON: Key = Key::new("\"partial_json\"");
+/// What an event is looked into for: its usage (first), then the keys whose string values are
+/// text produced.
+static OPENAI_KEYS: Keys = Keys::new(&["\"usage\"", "\"content\"", "\"arguments\""]);
+static ANTHROPIC_KEYS: Keys = Keys::new(&["\"usage\"", "\"text\"", "\"partial_json\""]);
+
+/// Characters of text in an event (the string values of every key but the first), or None
+/// when its first key, `usage`, has an object value (or the keys could not be searched for):
+/// the event then needs a real parse.
+fn text_unless_usage(keys: &Keys, data: &[u8]) -> Option<u64> {
+    let mut chars = 0;
+    let mut usage = false;
+    let searched = keys.each_value(data, |key, at| {
+        if key == 0 {
+            usage = json_scan::is_object(data, at);
+            if usage {
+                return ControlFlow::Break(());
+            }
+        } else {
+            chars += json_scan::string_value_chars(data, at);
+        }
+        ControlFlow::Continue(())
+    });
+    (searched && !usage).then_some(chars)
+}
 
 #[derive(Debug, Default)]
 pub struct Tally {
@@ -187,10 +207,10 @@ impl Tally {
     /// One `data:` payload of an OpenAI chat stream. True when it is the usage-only chunk
     /// (empty `choices`, `usage` set) that `include_usage` adds at the end.
     pub fn openai_event(&mut self, data: &[u8]) -> bool {
-        if !USAGE.has_object(data) {
+        if let Some(chars) = text_unless_usage(&OPENAI_KEYS, data) {
             // Nearly every event: a few characters of text (or of tool arguments). A parse
             // of each would cost several times the rest of relaying it.
-            self.text_chars += CONTENT.string_chars(data) + ARGUMENTS.string_chars(data);
+            self.text_chars += chars;
             return false;
         }
         let Ok(chunk) = serde_json::from_slice::<OaChunk>(data) else {
@@ -217,10 +237,10 @@ impl Tally {
 
     /// One event of an Anthropic messages stream.
     pub fn anthropic_event(&mut self, data: &[u8]) {
-        if !USAGE.has_object(data) {
+        if let Some(chars) = text_unless_usage(&ANTHROPIC_KEYS, data) {
             // Deltas of text or tool input, pings, block starts and stops: only their text
             // counts. `message_start` and `message_delta` carry the usage and are parsed.
-            self.text_chars += TEXT.string_chars(data) + PARTIAL_JSON.string_chars(data);
+            self.text_chars += chars;
             return;
         }
         let Ok(ev) = serde_json::from_slice::<AnEvent>(data) else {
