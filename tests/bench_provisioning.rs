@@ -140,6 +140,13 @@ impl CpuUse {
                 .split_whitespace()
                 .map(|v| v.parse().unwrap_or(0.0))
                 .collect();
+            // A kernel worker's name ends in the work it did last ("kworker/1:1-events", "+"
+            // while at it): keyed by that, the same thread looked new whenever its work
+            // changed, and its whole lifetime's CPU was counted to the phase.
+            let name = match name.split_once(['-', '+']) {
+                Some((worker, _)) if name.starts_with("kworker/") => worker,
+                _ => name,
+            };
             if f.len() > 12 {
                 *by_program.entry(name.to_owned()).or_insert(0.0) += (f[11] + f[12]) / 100.0;
             }
