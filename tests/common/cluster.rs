@@ -183,7 +183,10 @@ impl Cluster {
         self.wait_ready(i, Duration::from_secs(60)).await;
     }
 
-    /// Registers a deployment through any live node's admin API.
+    /// Registers a deployment through any live node's admin API, then waits until every live
+    /// node knows its services: the others learn of it from the metadata a moment later, and
+    /// until then their ingress answers 404 "service not found" (seen in CI: a provisioning
+    /// refused just after the stack started).
     pub async fn register(&self, uri: &str) {
         let body = serde_json::json!({"uri": uri, "force": true});
         let mut last = String::new();
@@ -194,12 +197,47 @@ impl Cluster {
                 .send()
                 .await
             {
-                Ok(r) if r.status().is_success() => return,
+                Ok(r) if r.status().is_success() => {
+                    let registered: Value = r.json().await.unwrap_or_default();
+                    let services: Vec<&str> = registered["services"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|s| s["name"].as_str())
+                        .collect();
+                    self.wait_known_everywhere(&services).await;
+                    return;
+                }
                 Ok(r) => last = format!("{} {}", r.status(), r.text().await.unwrap_or_default()),
                 Err(e) => last = e.to_string(),
             }
         }
         panic!("register {uri}: {last}");
+    }
+
+    /// Until every live node lists `services` in its introspection tables (served from the
+    /// node's own copy of the schema, which its ingress routes by).
+    async fn wait_known_everywhere(&self, services: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for node in self.nodes.iter().filter(|n| n.proc.is_some()) {
+            loop {
+                let known: Vec<String> = query_once(&node.admin, "SELECT name FROM sys_service")
+                    .await
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|r| r["name"].as_str().map(str::to_owned))
+                    .collect();
+                if services.iter().all(|s| known.iter().any(|k| k == s)) {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{} does not know {services:?} 30 s after they were registered",
+                    node.name
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
     }
 
     /// Rows of Restate's introspection SQL from any live node, retried for a while: right
