@@ -342,3 +342,58 @@ async fn deprovisioning_leaves_nothing_at_any_provider_and_twice_is_harmless() {
     assert_eq!(stack.deprovision(identity.id).await, 409);
     stack.stop().await;
 }
+
+/// Two attempts of the number step running at once (an old attempt a Restate fail-over left
+/// running beside the new one) can each buy a number under the identity's reference. Here the
+/// second is bought while the messaging step is held: the identity ends active with the number
+/// it recorded, and the other is released (seen in the chaos test: an active identity holding
+/// two numbers).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_number_bought_under_the_reference_is_released() {
+    let stack = Stack::start(&[]).await;
+    stack
+        .sandbox
+        .fault(json!({"provider": "telnyx", "route": "/v2/phone_numbers/*/messaging", "method": "PATCH", "kind": "status", "status": 503}))
+        .await;
+    let user = stack.user("twice@example.com").await;
+    stack.provision(user).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let identity = loop {
+        let identity = stack.identity(user).await;
+        let steps = db::identities::steps(&stack.db.pool, identity.id)
+            .await
+            .unwrap();
+        if steps
+            .iter()
+            .any(|s| s.step == "phone_number" && s.status == "done")
+        {
+            break identity;
+        }
+        assert!(Instant::now() < deadline, "no number bought: {steps:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let reference = workflows::contract::identity_key(identity.id, identity.generation);
+    let telnyx = stack.sandbox.telnyx();
+    let candidates = telnyx
+        .search_available_numbers(&Default::default())
+        .await
+        .unwrap();
+    let extra = telnyx
+        .create_number_order(&[&candidates[0].phone_number], None, Some(&reference))
+        .await
+        .unwrap();
+    assert_eq!(extra.status, "success");
+    assert_eq!(
+        telnyx.numbers_by_reference(&reference).await.unwrap().len(),
+        2
+    );
+
+    stack.sandbox.clear_faults().await;
+    let identity = stack
+        .wait_status(user, &["active"], Duration::from_secs(60))
+        .await;
+    let numbers = telnyx.numbers_by_reference(&reference).await.unwrap();
+    assert_eq!(numbers.len(), 1, "{numbers:?}");
+    assert_eq!(Some(numbers[0].phone_number.clone()), identity.phone_number);
+    stack.stop().await;
+}

@@ -282,14 +282,13 @@ async fn provision(
         store_credentials(d, id, user, google_id)
     })
     .await?;
+    let r = reference.clone();
     let number = saga
-        .step(Step::PhoneNumber, Some(undo_number), |d| {
-            order_number(d, reference)
-        })
+        .step(Step::PhoneNumber, Some(undo_number), |d| order_number(d, r))
         .await?;
     let n = number.clone();
     saga.step(Step::Messaging, None, move |d| {
-        configure_messaging(d, id, n)
+        configure_messaging(d, id, reference, n)
     })
     .await?;
     saga.step(Step::Signal, None, move |d| mark_signal_pending(d, id))
@@ -377,10 +376,14 @@ async fn order_number(deps: SharedDeps, reference: String) -> Result<Number, Ste
     })
 }
 
-/// Inbound SMS for the number reach /webhooks/telnyx.
+/// Inbound SMS for the number reach /webhooks/telnyx. Any other number under the reference is
+/// released: two attempts of the number step running at once (an old attempt a Restate fail-over
+/// left running beside the new one) can each buy one, and only `number` was recorded (seen in
+/// the chaos test: an active identity holding two numbers).
 async fn configure_messaging(
     deps: SharedDeps,
     id: Uuid,
+    reference: String,
     number: Number,
 ) -> Result<(), StepFailure> {
     let profile = &deps.config.telnyx.messaging_profile_id;
@@ -390,6 +393,16 @@ async fn configure_messaging(
         deps.telnyx
             .set_messaging_profile(&number.id, profile)
             .await?;
+    }
+    // Last, so that it also sees what an attempt still running bought meanwhile.
+    for other in deps.telnyx.numbers_by_reference(&reference).await? {
+        if other.id != number.id {
+            tracing::warn!(identity_id = %id, "releasing a second number bought for one identity");
+            match deps.telnyx.release_number(&other.id).await {
+                Ok(()) | Err(providers::telnyx::TelnyxError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
     db::identities::set_number(&deps.pool, id, Some(&number.e164), Some(&number.id)).await?;
     Ok(())
