@@ -8,7 +8,9 @@ use crate::contract::{self, ProvisionOutcome, ProvisionRequest, SignalRequest};
 use crate::deps::SharedDeps;
 use crate::saga::Compensation;
 use crate::signal_registration::SignalRegistrationClient;
-use crate::step::{fail, is_cancel, must_finish, provider_policy, undo, until_done, StepFailure};
+use crate::step::{
+    fail, is_cancel, must_finish, provider_policy, undo, until_done, Gone, StepFailure,
+};
 use db::status::{IdentityStatus, SignalStatus, StepStatus};
 use restate_sdk::prelude::*;
 use std::future::Future;
@@ -399,8 +401,8 @@ async fn configure_messaging(
         if other.id != number.id {
             tracing::warn!(identity_id = %id, "releasing a second number bought for one identity");
             match deps.telnyx.release_number(&other.id).await {
-                Ok(()) | Err(providers::telnyx::TelnyxError::NotFound(_)) => {}
-                Err(e) => return Err(e.into()),
+                Err(e) if !e.gone() => return Err(e.into()),
+                _ => {}
             }
         }
     }
