@@ -397,3 +397,55 @@ async fn a_second_number_bought_under_the_reference_is_released() {
     assert_eq!(Some(numbers[0].phone_number.clone()), identity.phone_number);
     stack.stop().await;
 }
+
+/// A step's progress commits without waiting for the disk, and only it: the setting ends with
+/// its own transaction, so whatever the same connection writes next (a step's data, the
+/// status) waits for the disk as before.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_progress_row_leaves_its_connection_committing_durably() {
+    let db = common::db::TestDb::new().await;
+    let user = uuid::Uuid::now_v7();
+    let email = domain::Email::parse("progress@example.com").unwrap();
+    db::users::insert(&db.pool, user, &email, "x", None)
+        .await
+        .unwrap();
+    let id = db::identities::begin_provisioning(&db.pool, user, "basic")
+        .await
+        .unwrap()
+        .identity
+        .id;
+    // One connection: the statements below run where the progress row was written.
+    let one = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&db.url)
+        .await
+        .unwrap();
+    let show = || async {
+        let (setting,): (String,) = sqlx::query_as("SHOW synchronous_commit")
+            .fetch_one(&one)
+            .await
+            .unwrap();
+        setting
+    };
+    let before = show().await;
+    let running = db::status::StepStatus::Running;
+    db::identities::record_progress(&one, id, "phone_number", 2, running, None)
+        .await
+        .unwrap();
+    assert_eq!(show().await, before);
+    let done = db::status::StepStatus::Done;
+    db::identities::record_progress(&one, id, "phone_number", 2, done, Some("+15550100"))
+        .await
+        .unwrap();
+    assert_eq!(show().await, before);
+
+    let steps = db::identities::steps(&one, id).await.unwrap();
+    let step = steps.iter().find(|s| s.step == "phone_number").unwrap();
+    assert_eq!(step.status, db::status::StepStatus::Done);
+    assert_eq!(step.attempts, 1);
+    assert_eq!(step.detail.as_deref(), Some("+15550100"));
+    let (started, finished) = (step.started_at.unwrap(), step.finished_at.unwrap());
+    assert!(started <= finished, "{step:?}");
+    one.close().await;
+    db.drop().await;
+}

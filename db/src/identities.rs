@@ -287,7 +287,45 @@ pub async fn mark_provisioning(
     Ok(())
 }
 
-/// Records a step's state. `running` counts an attempt; terminal states stamp the finish time.
+/// The upsert of one step's state from `$1`–`$5` (identity, step, position, status, detail),
+/// its row selected `FROM` the given source: `running` counts an attempt; terminal states
+/// stamp the finish time.
+macro_rules! upsert_step {
+    ($from:literal) => {
+        concat!(
+            "INSERT INTO provisioning_steps (identity_id, step, position, status, attempts, detail, started_at, finished_at)
+             SELECT $1, $2, $3, $4, CASE WHEN $4 = 'running' THEN 1 ELSE 0 END, $5,
+                    CASE WHEN $4 = 'pending' THEN NULL ELSE now() END,
+                    CASE WHEN $4 IN ('done', 'failed', 'compensated') THEN now() END ",
+            $from,
+            " ON CONFLICT (identity_id, step) DO UPDATE SET
+                status = EXCLUDED.status,
+                detail = EXCLUDED.detail,
+                attempts = provisioning_steps.attempts + CASE WHEN EXCLUDED.status = 'running' THEN 1 ELSE 0 END,
+                started_at = COALESCE(provisioning_steps.started_at, EXCLUDED.started_at),
+                finished_at = EXCLUDED.finished_at"
+        )
+    };
+}
+
+/// One step's state as `$1`–`$5` of `sql` (an `upsert_step!`).
+fn step_query<'q>(
+    sql: &'static str,
+    identity_id: Uuid,
+    step: &'q str,
+    position: i32,
+    status: StepStatus,
+    detail: Option<&'q str>,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(sql)
+        .bind(identity_id)
+        .bind(step)
+        .bind(position)
+        .bind(status)
+        .bind(detail)
+}
+
+/// Records a step's state, as part of whatever `exec` commits.
 pub async fn record_step<'e>(
     exec: impl sqlx::Executor<'e, Database = Postgres>,
     identity_id: Uuid,
@@ -296,25 +334,35 @@ pub async fn record_step<'e>(
     status: StepStatus,
     detail: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO provisioning_steps (identity_id, step, position, status, attempts, detail, started_at, finished_at)
-         VALUES ($1, $2, $3, $4, CASE WHEN $4 = 'running' THEN 1 ELSE 0 END, $5,
-                 CASE WHEN $4 = 'pending' THEN NULL ELSE now() END,
-                 CASE WHEN $4 IN ('done', 'failed', 'compensated') THEN now() END)
-         ON CONFLICT (identity_id, step) DO UPDATE SET
-            status = EXCLUDED.status,
-            detail = EXCLUDED.detail,
-            attempts = provisioning_steps.attempts + CASE WHEN EXCLUDED.status = 'running' THEN 1 ELSE 0 END,
-            started_at = COALESCE(provisioning_steps.started_at, EXCLUDED.started_at),
-            finished_at = EXCLUDED.finished_at",
-    )
-    .bind(identity_id)
-    .bind(step)
-    .bind(position)
-    .bind(status)
-    .bind(detail)
-    .execute(exec)
-    .await?;
+    let sql = upsert_step!("");
+    step_query(sql, identity_id, step, position, status, detail)
+        .execute(exec)
+        .await?;
+    Ok(())
+}
+
+/// Records a step's progress on its own, committed without waiting for the disk
+/// (`synchronous_commit` off for this one transaction): a provisioning writes two of these a
+/// step, and each waiting for its own WAL flush was most of its commits. Progress is shown,
+/// never acted on, and WAL is replayed in order: a crash can lose only the last fraction of a
+/// second of progress rows, never one that a later durable write (a step's data, the status)
+/// depends on, and the step's next record rewrites it. Takes a pool, not an executor, so it
+/// never makes a caller's transaction asynchronous.
+pub async fn record_progress(
+    pool: &PgPool,
+    identity_id: Uuid,
+    step: &str,
+    position: i32,
+    status: StepStatus,
+    detail: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    // `set_config(.., true)` is `SET LOCAL`: it lasts until this statement's implicit
+    // transaction commits, which it then governs.
+    let sql =
+        upsert_step!("FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit");
+    step_query(sql, identity_id, step, position, status, detail)
+        .execute(pool)
+        .await?;
     Ok(())
 }
 

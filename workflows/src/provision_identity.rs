@@ -108,7 +108,8 @@ struct Target {
     generation: i32,
 }
 
-/// Records a step's progress in Postgres for the api; never fails the step it describes.
+/// Records a step's progress in Postgres for the api (without waiting for the disk: see
+/// `record_progress`); never fails the step it describes.
 async fn progress(
     deps: &crate::deps::Deps,
     identity: Uuid,
@@ -118,7 +119,7 @@ async fn progress(
 ) {
     let position = step as i32;
     let recorded =
-        db::identities::record_step(&deps.pool, identity, step.id(), position, status, detail);
+        db::identities::record_progress(&deps.pool, identity, step.id(), position, status, detail);
     if let Err(e) = recorded.await {
         tracing::warn!(error = %e, step = step.id(), "could not record provisioning progress");
     }
