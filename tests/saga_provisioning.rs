@@ -236,7 +236,8 @@ async fn an_activation_refused_part_way_is_retried_and_audited_once() {
         .unwrap();
     let activate = steps.iter().find(|s| s.step == "activate").unwrap();
     assert_eq!(activate.status, "done", "{activate:?}");
-    assert!(activate.attempts >= 2, "tried again: {activate:?}");
+    // Two attempts, each counted once (the refusal did not count a third).
+    assert_eq!(activate.attempts, 2, "{activate:?}");
     stack.stop().await;
 }
 
@@ -428,13 +429,24 @@ async fn a_progress_row_leaves_its_connection_committing_durably() {
         setting
     };
     let before = show().await;
-    let running = db::status::StepStatus::Running;
-    db::identities::record_progress(&one, id, "phone_number", 2, running, None)
+    let running = db::identities::StepRecord {
+        step: "phone_number",
+        position: 2,
+        status: db::status::StepStatus::Running,
+        detail: None,
+        starts_attempt: true,
+    };
+    db::identities::record_progress(&one, id, running)
         .await
         .unwrap();
     assert_eq!(show().await, before);
-    let done = db::status::StepStatus::Done;
-    db::identities::record_progress(&one, id, "phone_number", 2, done, Some("+15550100"))
+    let done = db::identities::StepRecord {
+        status: db::status::StepStatus::Done,
+        detail: Some("+15550100"),
+        starts_attempt: false,
+        ..running
+    };
+    db::identities::record_progress(&one, id, done)
         .await
         .unwrap();
     assert_eq!(show().await, before);

@@ -287,57 +287,61 @@ pub async fn mark_provisioning(
     Ok(())
 }
 
-/// The upsert of one step's state from `$1`–`$5` (identity, step, position, status, detail),
-/// its row selected `FROM` the given source: `running` counts an attempt; terminal states
+/// The upsert of one step's state from `$1`–`$6` (identity, step, position, status, detail,
+/// whether it starts an attempt), its row selected `FROM` the given source: terminal states
 /// stamp the finish time.
 macro_rules! upsert_step {
     ($from:literal) => {
         concat!(
             "INSERT INTO provisioning_steps (identity_id, step, position, status, attempts, detail, started_at, finished_at)
-             SELECT $1, $2, $3, $4, CASE WHEN $4 = 'running' THEN 1 ELSE 0 END, $5,
+             SELECT $1, $2, $3, $4, CASE WHEN $6 THEN 1 ELSE 0 END, $5,
                     CASE WHEN $4 = 'pending' THEN NULL ELSE now() END,
                     CASE WHEN $4 IN ('done', 'failed', 'compensated') THEN now() END ",
             $from,
             " ON CONFLICT (identity_id, step) DO UPDATE SET
                 status = EXCLUDED.status,
                 detail = EXCLUDED.detail,
-                attempts = provisioning_steps.attempts + CASE WHEN EXCLUDED.status = 'running' THEN 1 ELSE 0 END,
+                attempts = provisioning_steps.attempts + EXCLUDED.attempts,
                 started_at = COALESCE(provisioning_steps.started_at, EXCLUDED.started_at),
                 finished_at = EXCLUDED.finished_at"
         )
     };
 }
 
-/// One step's state as `$1`–`$5` of `sql` (an `upsert_step!`).
+/// A step's state as recorded: where it stands, and whether this record starts an attempt
+/// (a failure that Restate retries leaves the step `running` without starting one).
+#[derive(Debug, Clone, Copy)]
+pub struct StepRecord<'a> {
+    pub step: &'a str,
+    pub position: i32,
+    pub status: StepStatus,
+    pub detail: Option<&'a str>,
+    pub starts_attempt: bool,
+}
+
+/// `record` as `$1`–`$6` of `sql` (an `upsert_step!`).
 fn step_query<'q>(
     sql: &'static str,
     identity_id: Uuid,
-    step: &'q str,
-    position: i32,
-    status: StepStatus,
-    detail: Option<&'q str>,
+    record: StepRecord<'q>,
 ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
     sqlx::query(sql)
         .bind(identity_id)
-        .bind(step)
-        .bind(position)
-        .bind(status)
-        .bind(detail)
+        .bind(record.step)
+        .bind(record.position)
+        .bind(record.status)
+        .bind(record.detail)
+        .bind(record.starts_attempt)
 }
 
 /// Records a step's state, as part of whatever `exec` commits.
 pub async fn record_step<'e>(
     exec: impl sqlx::Executor<'e, Database = Postgres>,
     identity_id: Uuid,
-    step: &str,
-    position: i32,
-    status: StepStatus,
-    detail: Option<&str>,
+    record: StepRecord<'_>,
 ) -> Result<(), sqlx::Error> {
     let sql = upsert_step!("");
-    step_query(sql, identity_id, step, position, status, detail)
-        .execute(exec)
-        .await?;
+    step_query(sql, identity_id, record).execute(exec).await?;
     Ok(())
 }
 
@@ -351,18 +355,13 @@ pub async fn record_step<'e>(
 pub async fn record_progress(
     pool: &PgPool,
     identity_id: Uuid,
-    step: &str,
-    position: i32,
-    status: StepStatus,
-    detail: Option<&str>,
+    record: StepRecord<'_>,
 ) -> Result<(), sqlx::Error> {
     // `set_config(.., true)` is `SET LOCAL`: it lasts until this statement's implicit
     // transaction commits, which it then governs.
     let sql =
         upsert_step!("FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit");
-    step_query(sql, identity_id, step, position, status, detail)
-        .execute(pool)
-        .await?;
+    step_query(sql, identity_id, record).execute(pool).await?;
     Ok(())
 }
 

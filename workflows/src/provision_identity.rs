@@ -109,18 +109,24 @@ struct Target {
 }
 
 /// Records a step's progress in Postgres for the api (without waiting for the disk: see
-/// `record_progress`); never fails the step it describes.
+/// `record_progress`); never fails the step it describes. `starts_attempt` for the record an
+/// attempt begins with, not for a failure Restate retries.
 async fn progress(
     deps: &crate::deps::Deps,
     identity: Uuid,
     step: Step,
     status: StepStatus,
     detail: Option<&str>,
+    starts_attempt: bool,
 ) {
-    let position = step as i32;
-    let recorded =
-        db::identities::record_progress(&deps.pool, identity, step.id(), position, status, detail);
-    if let Err(e) = recorded.await {
+    let record = db::identities::StepRecord {
+        step: step.id(),
+        position: step as i32,
+        status,
+        detail,
+        starts_attempt,
+    };
+    if let Err(e) = db::identities::record_progress(&deps.pool, identity, record).await {
         tracing::warn!(error = %e, step = step.id(), "could not record provisioning progress");
     }
 }
@@ -152,13 +158,14 @@ impl Saga<'_, '_> {
         let done = self
             .ctx
             .run(move || async move {
-                progress(&deps, id, step, StepStatus::Running, None).await;
+                progress(&deps, id, step, StepStatus::Running, None, true).await;
                 match work(deps.clone()).await {
                     Ok(value) => {
                         // `activate` records its own, with the status.
                         if step != Step::Activate {
                             let detail = value.detail();
-                            progress(&deps, id, step, StepStatus::Done, detail.as_deref()).await;
+                            let detail = detail.as_deref();
+                            progress(&deps, id, step, StepStatus::Done, detail, false).await;
                         }
                         Ok(Json(value))
                     }
@@ -168,7 +175,7 @@ impl Saga<'_, '_> {
                             true => StepStatus::Running,
                             false => StepStatus::Failed,
                         };
-                        progress(&deps, id, step, status, Some(&failure.message)).await;
+                        progress(&deps, id, step, status, Some(&failure.message), false).await;
                         Err(failure.into_handler_error())
                     }
                 }
@@ -425,8 +432,14 @@ async fn activate(deps: SharedDeps, id: Uuid, user_id: Uuid) -> Result<(), StepF
     let audit = serde_json::json!({ "identity_id": id });
     let actor = contract::PROVISION_IDENTITY;
     db::audit::record(&mut *tx, actor, Some(user_id), "identity.active", audit).await?;
-    let (step, position) = (Step::Activate.id(), Step::Activate as i32);
-    db::identities::record_step(&mut *tx, id, step, position, StepStatus::Done, None).await?;
+    let done = db::identities::StepRecord {
+        step: Step::Activate.id(),
+        position: Step::Activate as i32,
+        status: StepStatus::Done,
+        detail: None,
+        starts_attempt: false,
+    };
+    db::identities::record_step(&mut *tx, id, done).await?;
     db::identities::set_status(&mut *tx, id, IdentityStatus::Active, None).await?;
     tx.commit().await?;
     crate::metrics::provisioning_succeeded(&deps.pool, id).await;
