@@ -196,32 +196,14 @@ async fn transient_faults_and_timeouts_on_every_provider_still_end_active_withou
 #[tokio::test(flavor = "multi_thread")]
 async fn an_activation_refused_part_way_is_retried_and_audited_once() {
     let stack = Stack::start(&[]).await;
-    sqlx::raw_sql(
-        "CREATE SEQUENCE activations_tried;
-         CREATE FUNCTION refuse_first_activation() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN
-           IF nextval('activations_tried') = 1 THEN
-             RAISE EXCEPTION 'injected: the first activation is refused';
-           END IF;
-           RETURN NEW;
-         END $$;
-         CREATE TRIGGER refuse_first_activation BEFORE UPDATE OF status ON identities
-           FOR EACH ROW WHEN (NEW.status = 'active' AND OLD.status <> 'active')
-           EXECUTE FUNCTION refuse_first_activation();",
-    )
-    .execute(&stack.db.pool)
-    .await
-    .unwrap();
+    common::db::refuse_first_status_change(&stack.db.pool, "active").await;
     let user = stack.user("refused-once@example.com").await;
     stack.provision(user).await;
     let identity = stack
         .wait_status(user, &["active"], Duration::from_secs(60))
         .await;
 
-    let (tried,): (i64,) = sqlx::query_as("SELECT last_value FROM activations_tried")
-        .fetch_one(&stack.db.pool)
-        .await
-        .unwrap();
+    let tried = common::db::times_tried(&stack.db.pool, "active").await;
     assert_eq!(tried, 2, "refused once, then let through");
     let (audited,): (i64,) = sqlx::query_as(
         "SELECT count(*) FROM audit_log WHERE user_id = $1 AND action = 'identity.active'",

@@ -35,6 +35,9 @@ async fn a_workspace_user_that_cannot_be_deleted_still_ends_the_rollback_failed(
         .sandbox
         .fault(json!({"provider": "google", "route": "/admin/directory/v1/users/*", "method": "DELETE", "kind": "status", "status": 403}))
         .await;
+    // And the first attempt to mark the identity failed is refused after the audit entry for
+    // what was left behind is written: its retry must not write that entry twice.
+    common::db::refuse_first_status_change(&stack.db.pool, "failed").await;
     let user = stack.user("stuck@example.com").await;
     stack.provision(user).await;
 
@@ -53,8 +56,10 @@ async fn a_workspace_user_that_cannot_be_deleted_still_ends_the_rollback_failed(
     // The refusal was tried more than once before it was given up.
     assert!(stack.sandbox.fired(&refusal).await >= 2);
 
+    let tried = common::db::times_tried(&stack.db.pool, "failed").await;
+    assert_eq!(tried, 2, "refused once, then let through");
     // The rest was undone: the number is released; only the refused user is left, and the
-    // audit log says so.
+    // audit log says so, once.
     let (users, numbers) = stack.leftovers(user).await;
     assert!(numbers.is_empty(), "number left behind: {numbers:?}");
     assert_eq!(users.len(), 1, "{users:?}");
@@ -84,11 +89,16 @@ async fn a_number_that_cannot_be_released_still_ends_deprovisioning_deleted() {
         .sandbox
         .fault(json!({"provider": "telnyx", "route": "/v2/phone_numbers/*", "method": "DELETE", "kind": "status", "status": 403}))
         .await;
+    // And the first attempt to mark it deleted is refused after the audit entry for what was
+    // left behind is written: its retry must not write that entry twice.
+    common::db::refuse_first_status_change(&stack.db.pool, "deleted").await;
     assert_eq!(stack.deprovision(identity.id).await, 202);
     let deleted = stack
         .wait_status(user, &["deleted"], Duration::from_secs(120))
         .await;
     assert!(stack.sandbox.fired(&refusal).await >= 2);
+    let tried = common::db::times_tried(&stack.db.pool, "deleted").await;
+    assert_eq!(tried, 2, "refused once, then let through");
 
     // Everything else is gone; the number is still at Telnyx, named in the reason and the
     // audit log, and the identity no longer holds it.

@@ -187,8 +187,8 @@ pub async fn set_workflow(pool: &PgPool, id: Uuid, workflow_id: &str) -> Result<
     Ok(())
 }
 
-pub async fn set_workspace_user(
-    pool: &PgPool,
+pub async fn set_workspace_user<'e>(
+    exec: impl sqlx::Executor<'e, Database = Postgres>,
     id: Uuid,
     email: Option<&str>,
     google_user_id: Option<&str>,
@@ -203,7 +203,7 @@ pub async fn set_workspace_user(
     .bind(email)
     .bind(google_user_id)
     .bind(password_enc)
-    .execute(pool)
+    .execute(exec)
     .await?;
     Ok(())
 }
@@ -217,8 +217,8 @@ pub async fn workspace_password(pool: &PgPool, id: Uuid) -> Result<Option<Vec<u8
     Ok(row.and_then(|r| r.0))
 }
 
-pub async fn set_number(
-    pool: &PgPool,
+pub async fn set_number<'e>(
+    exec: impl sqlx::Executor<'e, Database = Postgres>,
     id: Uuid,
     phone: Option<&str>,
     number_id: Option<&str>,
@@ -227,7 +227,7 @@ pub async fn set_number(
         .bind(id)
         .bind(phone)
         .bind(number_id)
-        .execute(pool)
+        .execute(exec)
         .await?;
     Ok(())
 }

@@ -64,3 +64,34 @@ impl Drop for TestDb {
         }
     }
 }
+
+/// Makes the database refuse the first change of an identity's status to `status` (a fault in
+/// our own bookkeeping, part-way through the step that makes it); `times_tried` then says how
+/// often that change was attempted.
+pub async fn refuse_first_status_change(pool: &PgPool, status: &str) {
+    sqlx::raw_sql(&format!(
+        "CREATE SEQUENCE tried_{status};
+         CREATE FUNCTION refuse_first_{status}() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF nextval('tried_{status}') = 1 THEN
+             RAISE EXCEPTION 'injected: the first change to {status} is refused';
+           END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER refuse_first_{status} BEFORE UPDATE OF status ON identities
+           FOR EACH ROW WHEN (NEW.status = '{status}' AND OLD.status <> '{status}')
+           EXECUTE FUNCTION refuse_first_{status}();"
+    ))
+    .execute(pool)
+    .await
+    .expect("install the refusal");
+}
+
+/// How often the status change that `refuse_first_status_change` refuses was attempted.
+pub async fn times_tried(pool: &PgPool, status: &str) -> i64 {
+    let (tried,): (i64,) = sqlx::query_as(&format!("SELECT last_value FROM tried_{status}"))
+        .fetch_one(pool)
+        .await
+        .expect("read the refusal's count");
+    tried
+}

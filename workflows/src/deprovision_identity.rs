@@ -170,42 +170,9 @@ impl DeprovisionIdentity {
         must_finish(&ctx, "mark deleted", &mut cancelled, || {
             let (deps, reason, left) = (deps.clone(), reason.clone(), left_behind.clone());
             async move {
-                db::identities::set_workspace_user(&deps.pool, id, None, None, None)
-                    .await
-                    .map_err(fail)?;
-                for what in &left {
-                    db::audit::record(
-                        &deps.pool,
-                        "DeprovisionIdentity",
-                        Some(user_id),
-                        "identity.left_behind",
-                        serde_json::json!({"identity_id": id, "what": what}),
-                    )
-                    .await
-                    .map_err(fail)?;
-                }
-                db::identities::set_status(
-                    &deps.pool,
-                    id,
-                    IdentityStatus::Deleted,
-                    reason.as_deref(),
-                )
-                .await
-                .map_err(fail)?;
-                db::audit::record(
-                    &deps.pool,
-                    "DeprovisionIdentity",
-                    Some(user_id),
-                    "identity.deleted",
-                    serde_json::json!({
-                        "identity_id": id,
-                        "left_behind": left,
-                        "cancel_ignored": cancel_ignored,
-                    }),
-                )
-                .await
-                .map_err(fail)?;
-                Ok(())
+                let marked =
+                    mark_deleted(&deps, id, user_id, reason.as_deref(), &left, cancel_ignored);
+                marked.await.map_err(fail)
             }
         })
         .await?;
@@ -248,4 +215,34 @@ fn now_ms() -> u64 {
     #[allow(clippy::disallowed_methods)] // journaled by the caller's ctx.run
     let now = chrono::Utc::now().timestamp_millis();
     now.max(0) as u64
+}
+
+/// Deleted, with what could not be undone. One transaction: whoever sees `deleted` also sees
+/// the cleared address and the audit entries, and an attempt that fails part-way leaves
+/// nothing for its retry to write twice.
+async fn mark_deleted(
+    deps: &crate::deps::Deps,
+    id: Uuid,
+    user_id: Uuid,
+    reason: Option<&str>,
+    left_behind: &[String],
+    cancel_ignored: bool,
+) -> Result<(), sqlx::Error> {
+    let actor = crate::contract::DEPROVISION_IDENTITY;
+    let mut tx = deps.pool.begin().await?;
+    db::identities::set_workspace_user(&mut *tx, id, None, None, None).await?;
+    for what in left_behind {
+        let detail = serde_json::json!({"identity_id": id, "what": what});
+        let action = "identity.left_behind";
+        db::audit::record(&mut *tx, actor, Some(user_id), action, detail).await?;
+    }
+    db::identities::set_status(&mut *tx, id, IdentityStatus::Deleted, reason).await?;
+    let detail = serde_json::json!({
+        "identity_id": id,
+        "left_behind": left_behind,
+        "cancel_ignored": cancel_ignored,
+    });
+    db::audit::record(&mut *tx, actor, Some(user_id), "identity.deleted", detail).await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -495,24 +495,22 @@ async fn mark_failed(
     left_behind: &[String],
 ) -> Result<(), sqlx::Error> {
     let actor = contract::PROVISION_IDENTITY;
-    // `failed` goes last: whoever sees it sees the cleared address and number.
-    db::identities::set_workspace_user(&deps.pool, id, None, None, None).await?;
-    db::identities::set_number(&deps.pool, id, None, None).await?;
+    // One transaction, as in `activate`: whoever sees `failed` also sees the cleared address
+    // and number and the audit entries, and an attempt that fails part-way leaves nothing for
+    // its retry to write twice.
+    let mut tx = deps.pool.begin().await?;
+    db::identities::set_workspace_user(&mut *tx, id, None, None, None).await?;
+    db::identities::set_number(&mut *tx, id, None, None).await?;
     for what in left_behind {
         let detail = serde_json::json!({ "identity_id": id, "what": what });
-        db::audit::record(
-            &deps.pool,
-            actor,
-            Some(user_id),
-            "identity.left_behind",
-            detail,
-        )
-        .await?;
+        let action = "identity.left_behind";
+        db::audit::record(&mut *tx, actor, Some(user_id), action, detail).await?;
     }
-    db::identities::set_status(&deps.pool, id, IdentityStatus::Failed, Some(reason)).await?;
+    db::identities::set_status(&mut *tx, id, IdentityStatus::Failed, Some(reason)).await?;
     let detail =
         serde_json::json!({ "identity_id": id, "reason": reason, "left_behind": left_behind });
-    db::audit::record(&deps.pool, actor, Some(user_id), "identity.failed", detail).await?;
+    db::audit::record(&mut *tx, actor, Some(user_id), "identity.failed", detail).await?;
+    tx.commit().await?;
     crate::metrics::provisioning_failed();
     Ok(())
 }
