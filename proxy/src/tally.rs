@@ -128,16 +128,59 @@ struct OaFunctionDelta<'a> {
     arguments: Option<Cow<'a, str>>,
 }
 
+/// Each count is read on its own: a server that writes one oddly (a string, a fraction) loses
+/// that count, not the whole usage, as OpenAI's `prompt_tokens_details` does.
 #[derive(Deserialize, Default)]
 pub struct AnUsage {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "count_or_none")]
     pub input_tokens: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "count_or_none")]
     pub output_tokens: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "count_or_none")]
     pub cache_read_input_tokens: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "count_or_none")]
     pub cache_creation_input_tokens: Option<u64>,
+}
+
+/// A token count when the value is a whole number that fits, `None` for anything else. A
+/// visitor rather than `object_or_none`'s untagged enum, which would buffer every value.
+fn count_or_none<'de, D: serde::Deserializer<'de>>(value: D) -> Result<Option<u64>, D::Error> {
+    use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+    struct Count;
+    impl<'de> Visitor<'de> for Count {
+        type Value = Option<u64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a token count")
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(u64::try_from(v).ok())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+    }
+    value.deserialize_any(Count)
 }
 
 #[derive(Deserialize)]
@@ -376,6 +419,35 @@ mod tests {
             (30, 6, 10)
         );
         assert!(t.output_seen);
+    }
+
+    /// An oddly written count (a string, a fraction, a negative number, an object) loses that
+    /// count only; the others are still read, whole answer or stream.
+    #[test]
+    fn an_odd_anthropic_count_loses_only_itself() {
+        for odd in ["\"12\"", "12.5", "-3", "{}", "[1]", "true", "null"] {
+            let body = format!(
+                r#"{{"usage":{{"input_tokens":20,"cache_read_input_tokens":{odd},"cache_creation_input_tokens":4,"output_tokens":6}}}}"#
+            );
+            let mut t = Tally::default();
+            t.anthropic_body(body.as_bytes());
+            let read = (t.tokens.input, t.tokens.cache_read, t.tokens.output);
+            assert_eq!(read, (24, 0, 6), "{body}");
+            assert!(t.input_seen && t.output_seen, "{body}");
+
+            let start = format!(
+                r#"{{"type":"message_start","message":{{"usage":{{"input_tokens":{odd},"output_tokens":1}}}}}}"#
+            );
+            let delta = format!(
+                r#"{{"type":"message_delta","usage":{{"output_tokens":7,"input_tokens":{odd}}}}}"#
+            );
+            let mut t = Tally::default();
+            t.anthropic_event(start.as_bytes());
+            t.anthropic_event(delta.as_bytes());
+            assert!(!t.input_seen, "{start}");
+            assert_eq!(t.tokens.output, 7, "{delta}");
+            assert!(t.output_seen, "{delta}");
+        }
     }
 
     #[test]
