@@ -104,6 +104,15 @@ async fn the_whole_stack_under_faults_loses_and_duplicates_nothing() {
         for v in &violations {
             println!("  VIOLATION {v}");
         }
+        // Kept after a failed run (a panicking test keeps its processes' logs).
+        let parts = std::iter::once(&world.workflows)
+            .chain(&world.apis)
+            .chain(&world.proxies);
+        for part in parts {
+            for log in part.logs() {
+                println!("  log of {}: {}", part.name, log.display());
+            }
+        }
     }
     assert!(
         violations.is_empty(),

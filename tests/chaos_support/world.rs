@@ -21,6 +21,9 @@ pub struct Part {
     env: HashMap<String, String>,
     health: String,
     pub proc: Option<Proc>,
+    /// Instances killed earlier, held until the run ends so that a failed run keeps every
+    /// instance's log, not only the last one's.
+    retired: Vec<Proc>,
 }
 
 impl Part {
@@ -31,6 +34,7 @@ impl Part {
             env,
             health: format!("http://127.0.0.1:{port}/healthz"),
             proc: None,
+            retired: Vec::new(),
         }
     }
 
@@ -42,7 +46,16 @@ impl Part {
     pub fn kill9(&mut self) {
         if let Some(mut p) = self.proc.take() {
             p.kill9();
+            self.retired.push(p);
         }
+    }
+
+    /// Every instance's log, oldest first.
+    pub fn logs(&self) -> impl Iterator<Item = &std::path::Path> {
+        self.retired
+            .iter()
+            .chain(&self.proc)
+            .map(|p| p.log.as_path())
     }
 }
 
