@@ -113,6 +113,11 @@ async fn the_whole_stack_under_faults_loses_and_duplicates_nothing() {
                 println!("  log of {}: {}", part.name, log.display());
             }
         }
+        for node in &world.cluster.nodes {
+            for p in node.retired.iter().chain(&node.proc) {
+                println!("  log of {}: {}", p.name, p.log.display());
+            }
+        }
     }
     assert!(
         violations.is_empty(),

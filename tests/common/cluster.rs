@@ -16,6 +16,9 @@ pub struct Node {
     pub ingress: String,
     pub admin: String,
     pub proc: Option<Proc>,
+    /// Instances killed earlier, held until the cluster is dropped: a failed test keeps every
+    /// instance's log.
+    pub retired: Vec<Proc>,
     env: HashMap<String, String>,
     dir: PathBuf,
 }
@@ -106,6 +109,7 @@ impl Cluster {
                     ingress: format!("http://127.0.0.1:{ingress}"),
                     admin: format!("http://127.0.0.1:{admin}"),
                     proc: None,
+                    retired: Vec::new(),
                     env,
                 }
             })
@@ -174,6 +178,7 @@ impl Cluster {
     pub fn kill9(&mut self, i: usize) {
         if let Some(mut p) = self.nodes[i].proc.take() {
             p.kill9();
+            self.nodes[i].retired.push(p);
         }
     }
 
