@@ -15,6 +15,7 @@ mod common;
 mod pg;
 
 use chaos_support::{driver, invariants, monkey, world::World};
+use common::process::instances;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -107,16 +108,15 @@ async fn the_whole_stack_under_faults_loses_and_duplicates_nothing() {
         // Kept after a failed run (a panicking test keeps its processes' logs).
         let parts = std::iter::once(&world.workflows)
             .chain(&world.apis)
-            .chain(&world.proxies);
-        for part in parts {
-            for log in part.logs() {
-                println!("  log of {}: {}", part.name, log.display());
-            }
-        }
-        for node in &world.cluster.nodes {
-            for p in node.retired.iter().chain(&node.proc) {
-                println!("  log of {}: {}", p.name, p.log.display());
-            }
+            .chain(&world.proxies)
+            .flat_map(|part| instances(&part.retired, &part.proc));
+        let nodes = world
+            .cluster
+            .nodes
+            .iter()
+            .flat_map(|n| instances(&n.retired, &n.proc));
+        for p in parts.chain(nodes) {
+            println!("  log of {}: {}", p.name, p.log.display());
         }
     }
     assert!(

@@ -23,7 +23,7 @@ pub struct Part {
     pub proc: Option<Proc>,
     /// Instances killed earlier, held until the run ends so that a failed run keeps every
     /// instance's log, not only the last one's.
-    retired: Vec<Proc>,
+    pub retired: Vec<Proc>,
 }
 
 impl Part {
@@ -48,14 +48,6 @@ impl Part {
             p.kill9();
             self.retired.push(p);
         }
-    }
-
-    /// Every instance's log, oldest first.
-    pub fn logs(&self) -> impl Iterator<Item = &std::path::Path> {
-        self.retired
-            .iter()
-            .chain(&self.proc)
-            .map(|p| p.log.as_path())
     }
 }
 

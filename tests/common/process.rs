@@ -102,6 +102,15 @@ impl Proc {
     }
 }
 
+/// Every instance of a process the test restarts, oldest first: those killed earlier (held so
+/// that a failed test keeps their logs), then the one running.
+pub fn instances<'a>(
+    retired: &'a [Proc],
+    current: &'a Option<Proc>,
+) -> impl Iterator<Item = &'a Proc> {
+    retired.iter().chain(current)
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {

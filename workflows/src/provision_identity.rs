@@ -71,6 +71,22 @@ impl Step {
         }
     }
 
+    /// Its progress row's record.
+    fn record(
+        self,
+        status: StepStatus,
+        detail: Option<&str>,
+        starts_attempt: bool,
+    ) -> db::identities::StepRecord<'_> {
+        db::identities::StepRecord {
+            step: self.id(),
+            position: self as i32,
+            status,
+            detail,
+            starts_attempt,
+        }
+    }
+
     /// Provider calls back off for about a minute, then count as failed so the saga
     /// compensates instead of hanging; bookkeeping in our own database is retried until done.
     fn policy(self) -> RunRetryPolicy {
@@ -119,13 +135,7 @@ async fn progress(
     detail: Option<&str>,
     starts_attempt: bool,
 ) {
-    let record = db::identities::StepRecord {
-        step: step.id(),
-        position: step as i32,
-        status,
-        detail,
-        starts_attempt,
-    };
+    let record = step.record(status, detail, starts_attempt);
     if let Err(e) = db::identities::record_progress(&deps.pool, identity, record).await {
         tracing::warn!(error = %e, step = step.id(), "could not record provisioning progress");
     }
@@ -432,13 +442,7 @@ async fn activate(deps: SharedDeps, id: Uuid, user_id: Uuid) -> Result<(), StepF
     let audit = serde_json::json!({ "identity_id": id });
     let actor = contract::PROVISION_IDENTITY;
     db::audit::record(&mut *tx, actor, Some(user_id), "identity.active", audit).await?;
-    let done = db::identities::StepRecord {
-        step: Step::Activate.id(),
-        position: Step::Activate as i32,
-        status: StepStatus::Done,
-        detail: None,
-        starts_attempt: false,
-    };
+    let done = Step::Activate.record(StepStatus::Done, None, false);
     db::identities::record_step(&mut *tx, id, done).await?;
     db::identities::set_status(&mut *tx, id, IdentityStatus::Active, None).await?;
     tx.commit().await?;
