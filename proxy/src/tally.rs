@@ -50,33 +50,85 @@ struct OaUsage {
     completion_tokens: u64,
     /// A server that sends something other than this object (a number, say) loses only its
     /// cached count, not the whole usage: prompt and completion tokens are still read.
-    #[serde(default, deserialize_with = "object_or_none")]
-    prompt_tokens_details: Option<OaPromptDetails>,
-}
-
-/// `T` when the value reads as one, `None` for anything else (instead of an error that would
-/// fail the whole parse).
-fn object_or_none<'de, D, T>(value: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Either<T> {
-        Read(T),
-        Other(serde::de::IgnoredAny),
-    }
-    Ok(match Either::<T>::deserialize(value)? {
-        Either::Read(t) => Some(t),
-        Either::Other(_) => None,
-    })
-}
-
-#[derive(Deserialize, Default)]
-struct OaPromptDetails {
-    #[serde(default)]
+    #[serde(
+        default,
+        rename = "prompt_tokens_details",
+        deserialize_with = "cached_tokens"
+    )]
     cached_tokens: Option<u64>,
+}
+
+/// The arms of a lenient visitor (`Value = Option<_>`) for the values it does not read: a
+/// fraction, a boolean, a string, null or an array is `None`, not an error.
+macro_rules! none_for_other_values {
+    () => {
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+    };
+}
+
+/// `prompt_tokens_details.cached_tokens` when the details are an object and the count reads as
+/// one, `None` otherwise (instead of an error that would fail the whole usage). A visitor, so
+/// that nothing is buffered: an untagged enum copied every value into serde's `Content` first,
+/// a third of what reading an answer's usage cost.
+fn cached_tokens<'de, D: serde::Deserializer<'de>>(value: D) -> Result<Option<u64>, D::Error> {
+    use serde::de::{IgnoredAny, MapAccess, Visitor};
+
+    #[derive(Deserialize)]
+    #[serde(field_identifier, rename_all = "snake_case")]
+    enum Key {
+        CachedTokens,
+        #[serde(other)]
+        Other,
+    }
+
+    #[derive(Deserialize)]
+    struct Count(#[serde(deserialize_with = "count_or_none")] Option<u64>);
+
+    struct Details;
+    impl<'de> Visitor<'de> for Details {
+        type Value = Option<u64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("prompt token details")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut cached = None;
+            while let Some(key) = map.next_key::<Key>()? {
+                match key {
+                    Key::CachedTokens => cached = map.next_value::<Count>()?.0,
+                    Key::Other => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(cached)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        none_for_other_values!();
+    }
+    value.deserialize_any(Details)
 }
 
 /// A whole (non-streamed) OpenAI answer, chat completion or embeddings: only its top-level
@@ -142,10 +194,9 @@ pub struct AnUsage {
     pub cache_creation_input_tokens: Option<u64>,
 }
 
-/// A token count when the value is a whole number that fits, `None` for anything else. A
-/// visitor rather than `object_or_none`'s untagged enum, which would buffer every value.
+/// A token count when the value is a whole number that fits, `None` for anything else.
 fn count_or_none<'de, D: serde::Deserializer<'de>>(value: D) -> Result<Option<u64>, D::Error> {
-    use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde::de::{IgnoredAny, MapAccess, Visitor};
 
     struct Count;
     impl<'de> Visitor<'de> for Count {
@@ -159,22 +210,7 @@ fn count_or_none<'de, D: serde::Deserializer<'de>>(value: D) -> Result<Option<u6
         fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
             Ok(u64::try_from(v).ok())
         }
-        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok(None)
-        }
+        none_for_other_values!();
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
             while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
             Ok(None)
@@ -213,11 +249,7 @@ impl Tally {
     fn openai_usage(&mut self, u: &OaUsage) {
         self.tokens.input = u.prompt_tokens;
         self.tokens.output = u.completion_tokens;
-        self.tokens.cache_read = u
-            .prompt_tokens_details
-            .as_ref()
-            .and_then(|d| d.cached_tokens)
-            .unwrap_or(0);
+        self.tokens.cache_read = u.cached_tokens.unwrap_or(0);
         self.input_seen = true;
         self.output_seen = true;
     }
@@ -366,8 +398,9 @@ mod tests {
             assert!(t.openai_event(body.as_bytes()), "{body}");
             assert_eq!((t.tokens.input, t.tokens.output), (24, 5), "{body}");
         }
+        // The count among other members, as OpenAI sends it.
         let mut t = Tally::default();
-        t.openai_body(br#"{"usage":{"prompt_tokens":24,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":2}}}"#);
+        t.openai_body(br#"{"usage":{"prompt_tokens":24,"completion_tokens":5,"prompt_tokens_details":{"audio_tokens":0,"cached_tokens":2,"later":{"x":[1,"y"]}}}}"#);
         assert_eq!(t.tokens.cache_read, 2);
     }
 
