@@ -41,6 +41,8 @@ pub const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
 /// A built proxy: its router, and the background tasks `shutdown` stops and flushes.
 pub struct App {
     pub router: Router,
+    /// For the routes served without the router (`routes::direct`).
+    shared: Arc<routes::Shared>,
     writer: usage::Writer,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -60,10 +62,13 @@ impl App {
         let listener = per_core::bind(addr)?;
         tracing::info!(%addr, threads, "proxy listening");
         let (stop, stopped) = watch::channel(false);
-        let router = self.router.clone();
+        let lanes = routes::direct::Lanes {
+            router: self.router.clone(),
+            shared: self.shared.clone(),
+        };
         let limits = self.limits;
         let mut serving = tokio::task::spawn_blocking(move || {
-            per_core::serve(listener, threads, router, stopped, limits)
+            per_core::serve(listener, threads, lanes, stopped, limits)
         });
         tokio::select! {
             ended = &mut serving => return ended.map_err(std::io::Error::other)?,
@@ -155,6 +160,8 @@ pub async fn build_with(options: Options) -> anyhow::Result<App> {
                 async move { loaded }.boxed()
             }),
         );
+    // `App::serve` answers POSTs to the first three without the router (`routes::direct`); they
+    // stay here for their 405s and for whoever serves the router itself.
     let ai = Router::new()
         .route("/v1/chat/completions", post(routes::chat::handle))
         .route("/v1/ai/chat", post(routes::chat::handle))
@@ -165,7 +172,7 @@ pub async fn build_with(options: Options) -> anyhow::Result<App> {
         .fallback(routes::unknown::not_found)
         // Long contexts and inline images are large; Anthropic accepts up to 32 MB.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES))
-        .with_state(shared);
+        .with_state(shared.clone());
     // The AI routes set their own x-request-id (see routes::Ctx); the shared middleware
     // serves the ops routes.
     let router = server::health::router("proxy", readiness)
@@ -173,6 +180,7 @@ pub async fn build_with(options: Options) -> anyhow::Result<App> {
         .merge(ai);
     Ok(App {
         router,
+        shared,
         writer,
         stop,
         tasks,

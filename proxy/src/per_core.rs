@@ -6,8 +6,7 @@
 //! hashes each connection's addresses instead, so a client with a few long-lived connections
 //! (64 in the benchmark split 27 / 37) could load one core and leave another idle.
 
-use axum::body::Body;
-use axum::Router;
+use axum::response::Response;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -15,7 +14,6 @@ use hyper_util::server::graceful::GracefulShutdown;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
-use tower::ServiceExt;
 
 type Handed = (std::net::TcpStream, SocketAddr);
 
@@ -46,13 +44,21 @@ pub struct Limits {
     pub idle: Duration,
 }
 
+/// What a serving thread answers each request with (`routes::direct::Lanes`).
+pub trait Answer: Clone + Send + 'static {
+    fn call(
+        &self,
+        req: http::Request<Incoming>,
+    ) -> impl std::future::Future<Output = Result<Response, std::convert::Infallible>> + Send + use<Self>;
+}
+
 /// Serves `app` on `threads` single-threaded runtimes until `stop` turns true, then lets each
 /// finish its in-flight requests within `limits.grace`. Blocks the calling thread (use
 /// `spawn_blocking`).
-pub fn serve(
+pub fn serve<A: Answer>(
     listener: std::net::TcpListener,
     threads: usize,
-    app: Router,
+    app: A,
     stop: watch::Receiver<bool>,
     limits: Limits,
 ) -> std::io::Result<()> {
@@ -99,9 +105,9 @@ pub fn serve(
 }
 
 /// Serves the connections handed to this thread until `stop`, then drains them.
-async fn serve_handed(
+async fn serve_handed<A: Answer>(
     mut handed: mpsc::UnboundedReceiver<Handed>,
-    app: Router,
+    app: A,
     mut stop: watch::Receiver<bool>,
     limits: Limits,
 ) {
@@ -126,9 +132,7 @@ async fn serve_handed(
             continue;
         };
         let app = app.clone();
-        let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
-            app.clone().oneshot(req.map(Body::new))
-        });
+        let service = hyper::service::service_fn(move |req: http::Request<Incoming>| app.call(req));
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -198,6 +202,19 @@ pub fn threads() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::body::Body;
+    use axum::Router;
+    use tower::ServiceExt;
+
+    impl Answer for Router {
+        fn call(
+            &self,
+            req: http::Request<Incoming>,
+        ) -> impl std::future::Future<Output = Result<Response, std::convert::Infallible>> + Send + use<>
+        {
+            self.clone().oneshot(req.map(Body::new))
+        }
+    }
 
     /// Connections go to the threads in turn, whatever their addresses hash to.
     #[test]

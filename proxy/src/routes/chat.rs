@@ -21,6 +21,15 @@ pub async fn handle(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    answer(shared, headers, body.map_err(routes::rejected)).await
+}
+
+/// The answer, whichever way the request came in (the router, or `routes::direct`).
+pub async fn answer(
+    shared: Arc<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, ProxyError>,
+) -> Response {
     routes::serve(shared, Dialect::OpenAi, headers, body, work).await
 }
 

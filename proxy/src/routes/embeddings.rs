@@ -17,6 +17,7 @@ pub async fn handle(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let body = body.map_err(routes::rejected);
     routes::serve(shared, Dialect::OpenAi, headers, body, work).await
 }
 

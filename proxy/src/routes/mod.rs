@@ -3,6 +3,7 @@
 //! `x-poindexter-tokens-remaining`).
 
 pub mod chat;
+pub mod direct;
 pub mod embeddings;
 pub mod messages;
 pub mod models;
@@ -17,7 +18,7 @@ use crate::upstream::{Answer, AnthropicHeaders, Path, Upstreams};
 use crate::usage::Meter;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use std::future::Future;
@@ -25,7 +26,11 @@ use std::sync::Arc;
 use std::time::Instant;
 use uuid::Uuid;
 
-pub const TOKENS_REMAINING: &str = "x-poindexter-tokens-remaining";
+/// Header names built once: inserting or looking up by `&str` parses the name every time, and
+/// for a name that is not a standard one allocates a copy of it.
+static TOKENS_REMAINING: HeaderName = HeaderName::from_static("x-poindexter-tokens-remaining");
+static REQUEST_ID: HeaderName = HeaderName::from_static(server::request_id::HEADER);
+static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 pub struct Shared {
     pub keys: Arc<KeyStore>,
@@ -48,7 +53,11 @@ pub struct Ctx {
 impl Ctx {
     fn new() -> Self {
         Self {
-            request_id: Uuid::now_v7().to_string().into(),
+            request_id: {
+                // Written straight into a buffer: `to_string` goes through the formatter.
+                let mut id = [0; uuid::fmt::Hyphenated::LENGTH];
+                Arc::from(&*Uuid::now_v7().hyphenated().encode_lower(&mut id))
+            },
             started: Instant::now(),
             created_at: Utc::now(),
         }
@@ -57,10 +66,13 @@ impl Ctx {
     fn decorate(&self, mut res: Response, user: Option<&UserState>) -> Response {
         let h = res.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&self.request_id) {
-            h.insert(server::request_id::HEADER, v);
+            h.insert(REQUEST_ID.clone(), v);
         }
         if let Some(user) = user {
-            h.insert(TOKENS_REMAINING, HeaderValue::from(user.tokens_remaining()));
+            h.insert(
+                TOKENS_REMAINING.clone(),
+                HeaderValue::from(user.tokens_remaining()),
+            );
         }
         res
     }
@@ -104,7 +116,7 @@ impl Caller {
 /// If both are sent, the one that looks like a Poindexter key or access token wins.
 fn presented_key(headers: &HeaderMap) -> Option<&str> {
     let x_api_key = headers
-        .get("x-api-key")
+        .get(&X_API_KEY)
         .and_then(|v| v.to_str().ok())
         .map(str::trim);
     let bearer = headers
@@ -206,7 +218,7 @@ pub async fn serve<F, Fut>(
     shared: Arc<Shared>,
     dialect: Dialect,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<Bytes, ProxyError>,
     work: F,
 ) -> Response
 where
@@ -222,15 +234,11 @@ where
         }
     };
     let user = caller.user.clone();
-    // Read before admission by axum; refused after it, so that a bad key still gets its 401.
+    // Read before admission (by axum or `direct`); refused after it, so that a bad key still
+    // gets its 401.
     let body = match body {
         Ok(body) => body,
-        Err(rejection) => {
-            let e = if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ProxyError::TooLarge
-            } else {
-                ProxyError::BadRequest(rejection.body_text())
-            };
+        Err(e) => {
             count(dialect, e.status().as_u16());
             return ctx.decorate(e.into_response(dialect), Some(&user));
         }
@@ -249,6 +257,15 @@ where
     count(dialect, res.status().as_u16());
     crate::hot_metrics::answered_in(dialect, res.status().as_u16(), ctx.started.elapsed());
     ctx.decorate(res, Some(&user))
+}
+
+/// axum's refusal of a request body, as the caller's error: too large, or not read whole.
+pub fn rejected(rejection: BytesRejection) -> ProxyError {
+    if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ProxyError::TooLarge
+    } else {
+        ProxyError::BadRequest(rejection.body_text())
+    }
 }
 
 fn count(dialect: Dialect, status: u16) {
