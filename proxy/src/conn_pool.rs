@@ -140,7 +140,9 @@ pub async fn send(
             }
         }
     }
-    let mut sender = connect(connector, target).await?;
+    // Boxed: dialing (DNS, TCP, TLS) is a large future and rarely runs; inline, it would size
+    // every request's future, which is moved whole several times a request.
+    let mut sender = Box::pin(connect(connector, target)).await?;
     let res = sender.send_request(req).await?;
     Ok((res, in_use(target, sender)))
 }

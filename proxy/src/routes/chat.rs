@@ -21,19 +21,12 @@ pub async fn handle(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    answer(shared, headers, body.map_err(routes::rejected)).await
-}
-
-/// The answer, whichever way the request came in (the router, or `routes::direct`).
-pub async fn answer(
-    shared: Arc<Shared>,
-    headers: HeaderMap,
-    body: Result<Bytes, ProxyError>,
-) -> Response {
+    let body = body.map_err(routes::rejected);
     routes::serve(shared, Dialect::OpenAi, headers, body, work).await
 }
 
-async fn work(
+/// Also called by `routes::direct`, for the requests it answers without the router.
+pub(super) async fn work(
     shared: Arc<Shared>,
     ctx: Ctx,
     caller: Caller,

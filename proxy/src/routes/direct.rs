@@ -1,13 +1,13 @@
 //! The routes that carry nearly all traffic, `POST /v1/chat/completions` (and its alias
 //! `/v1/ai/chat`) and `POST /v1/messages`, answered straight from hyper; every other request
 //! goes through the axum router. For a choice among three paths the router cost ~15
-//! allocations and ~6k instructions a request (cloning itself and the header map, boxing the
-//! body, recording the matched path in the request's extensions), near a tenth of a proxied
-//! request. Both ways end in the same handlers (`chat::answer`, `messages::answer`) and read
+//! allocations and ~8k instructions a request (cloning itself and the header map, boxing the
+//! body, recording the matched path in the request's extensions), a tenth of a proxied
+//! request (`docs/performance.md`). Both ways end in the same handlers (`chat::work`, `messages::work`) and read
 //! the body under the same limit, so the answers are the same.
 
-use crate::errors::ProxyError;
-use crate::routes::{chat, messages, Shared};
+use crate::errors::{Dialect, ProxyError};
+use crate::routes::{self, chat, messages, Shared};
 use axum::body::{Body, Bytes};
 use axum::response::Response;
 use axum::Router;
@@ -59,9 +59,12 @@ impl crate::per_core::Answer for Lanes {
 async fn answer(shared: Arc<Shared>, route: Route, req: Request<Incoming>) -> Response {
     let (parts, body) = req.into_parts();
     let body = read_body(body).await;
+    let headers = parts.headers;
     match route {
-        Route::Chat => chat::answer(shared, parts.headers, body).await,
-        Route::Messages => messages::answer(shared, parts.headers, body).await,
+        Route::Chat => routes::serve(shared, Dialect::OpenAi, headers, body, chat::work).await,
+        Route::Messages => {
+            routes::serve(shared, Dialect::Anthropic, headers, body, messages::work).await
+        }
     }
 }
 
