@@ -86,8 +86,7 @@ macro_rules! none_for_other_values {
 
 /// `prompt_tokens_details.cached_tokens` when the details are an object and the count reads as
 /// one, `None` otherwise (instead of an error that would fail the whole usage). A visitor, so
-/// that nothing is buffered: an untagged enum copied every value into serde's `Content` first,
-/// a third of what reading an answer's usage cost.
+/// that nothing is buffered: an untagged enum copied the value into serde's `Content` first.
 fn cached_tokens<'de, D: serde::Deserializer<'de>>(value: D) -> Result<Option<u64>, D::Error> {
     use serde::de::{IgnoredAny, MapAccess, Visitor};
 
