@@ -505,11 +505,7 @@ async fn mark_failed(
     let mut tx = deps.pool.begin().await?;
     db::identities::set_workspace_user(&mut *tx, id, None, None, None).await?;
     db::identities::set_number(&mut *tx, id, None, None).await?;
-    for what in left_behind {
-        let detail = serde_json::json!({ "identity_id": id, "what": what });
-        let action = "identity.left_behind";
-        db::audit::record(&mut *tx, actor, Some(user_id), action, detail).await?;
-    }
+    crate::step::audit_left_behind(&mut tx, actor, user_id, id, left_behind).await?;
     db::identities::set_status(&mut *tx, id, IdentityStatus::Failed, Some(reason)).await?;
     let detail =
         serde_json::json!({ "identity_id": id, "reason": reason, "left_behind": left_behind });

@@ -249,6 +249,29 @@ where
     }
 }
 
+/// Reports what `undo` could not undo, one `identity.left_behind` audit entry each, as part of
+/// the transaction that closes the identity (`failed` after a rollback, `deleted`).
+pub async fn audit_left_behind(
+    tx: &mut sqlx::PgConnection,
+    actor: &str,
+    user_id: uuid::Uuid,
+    identity_id: uuid::Uuid,
+    left_behind: &[String],
+) -> Result<(), sqlx::Error> {
+    for what in left_behind {
+        let detail = serde_json::json!({ "identity_id": identity_id, "what": what });
+        db::audit::record(
+            &mut *tx,
+            actor,
+            Some(user_id),
+            "identity.left_behind",
+            detail,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Runs bookkeeping that must finish (our own database), retried until done; a cancel does
 /// not interrupt it (it runs again: it is idempotent).
 pub async fn must_finish<T, F, Fut>(
