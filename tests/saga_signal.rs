@@ -238,3 +238,83 @@ async fn a_redeploy_with_other_settings_does_not_change_an_inflight_registration
     assert!(reason.contains("after 2 rounds"), "{reason}");
     stack.stop().await;
 }
+
+/// A registration's checks that it is still wanted (`pending` over `pending`) only read: no
+/// new row version, so no synchronous commit to flush. A state that moves is written, and
+/// once deprovisioning has marked the identity, nothing is written and the answer is no.
+#[tokio::test(flavor = "multi_thread")]
+async fn signal_state_checks_write_only_what_changes() {
+    use db::status::{IdentityStatus, SignalStatus};
+    let test_db = common::db::TestDb::new().await;
+    let pool = &test_db.pool;
+    let email = domain::Email::parse("checks@example.com").unwrap();
+    let user = db::users::insert(pool, uuid::Uuid::new_v4(), &email, "x", None)
+        .await
+        .unwrap();
+    let id = db::identities::begin_provisioning(pool, user.id, "basic")
+        .await
+        .unwrap()
+        .identity
+        .id;
+    let number = "+15550100999";
+    db::identities::set_number(pool, id, Some(number), Some("num_1"))
+        .await
+        .unwrap();
+    db::identities::set_signal(pool, id, SignalStatus::Pending, None)
+        .await
+        .unwrap();
+    // The row's version: any write, even of the same values, makes a new one.
+    let version = || async {
+        let (v,): (String,) = sqlx::query_as("SELECT xmin::text FROM identities WHERE id = $1")
+            .bind(id)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        v
+    };
+    let identity = || async { db::identities::find(pool, id).await.unwrap().unwrap() };
+    let wanted =
+        |status, reason| db::identities::set_signal_if_wanted(pool, id, number, status, reason);
+
+    let before = version().await;
+    assert!(wanted(SignalStatus::Pending, None).await.unwrap());
+    assert!(wanted(SignalStatus::Pending, None).await.unwrap());
+    assert_eq!(version().await, before, "an unchanged state was written");
+
+    // Another number (the identity moved) is not wanted and writes nothing.
+    assert!(!db::identities::set_signal_if_wanted(
+        pool,
+        id,
+        "+15550100000",
+        SignalStatus::Registered,
+        None
+    )
+    .await
+    .unwrap());
+    assert_eq!(version().await, before);
+
+    // A state that moves is written: the reason alone, then the status.
+    assert!(wanted(SignalStatus::Pending, Some("round 2"))
+        .await
+        .unwrap());
+    assert_eq!(
+        identity().await.signal_failure_reason.as_deref(),
+        Some("round 2")
+    );
+    assert!(wanted(SignalStatus::Registered, None).await.unwrap());
+    let i = identity().await;
+    assert_eq!(i.signal_status, SignalStatus::Registered);
+    assert_eq!(i.signal_failure_reason, None);
+    assert_ne!(version().await, before);
+
+    // Deprovisioning's mark: neither a check nor a change is wanted any more.
+    db::identities::set_status(pool, id, IdentityStatus::Deprovisioning, None)
+        .await
+        .unwrap();
+    let marked = version().await;
+    assert!(!wanted(SignalStatus::Registered, None).await.unwrap());
+    assert!(!wanted(SignalStatus::Failed, Some("late")).await.unwrap());
+    assert_eq!(version().await, marked);
+    assert_eq!(identity().await.signal_status, SignalStatus::Registered);
+    test_db.drop().await;
+}

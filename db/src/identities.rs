@@ -392,6 +392,11 @@ pub async fn unfinished(pool: &PgPool) -> Result<Vec<Identity>, sqlx::Error> {
 /// which tells the registration to undo what it did and stop. One statement, so it cannot
 /// interleave with deprovisioning's mark: it either lands first (and deprovisioning, which
 /// unregisters after marking, cleans up), or it sees the mark.
+///
+/// A state already recorded is only read, not written again: most calls are a registration's
+/// checks that it is still wanted (`pending` over `pending`), and a write would cost a
+/// synchronous commit (a WAL flush) each. A read that misses a mark still being committed is
+/// the same as a check that landed just before it.
 pub async fn set_signal_if_wanted(
     pool: &PgPool,
     id: Uuid,
@@ -399,15 +404,24 @@ pub async fn set_signal_if_wanted(
     status: SignalStatus,
     reason: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
-    let updated = sqlx::query(
-        "UPDATE identities SET signal_status = $3, signal_failure_reason = $4, updated_at = now()
-         WHERE id = $1 AND phone_number = $2 AND status NOT IN ('deprovisioning', 'deleted')",
+    sqlx::query_scalar(
+        "WITH target AS (
+             SELECT id, (signal_status = $3 AND signal_failure_reason IS NOT DISTINCT FROM $4) AS same
+             FROM identities
+             WHERE id = $1 AND phone_number = $2 AND status NOT IN ('deprovisioning', 'deleted')
+         ), changed AS (
+             UPDATE identities
+             SET signal_status = $3, signal_failure_reason = $4, updated_at = now()
+             WHERE id = (SELECT id FROM target WHERE NOT same)
+               AND phone_number = $2 AND status NOT IN ('deprovisioning', 'deleted')
+             RETURNING id
+         )
+         SELECT EXISTS (SELECT 1 FROM target WHERE same) OR EXISTS (SELECT 1 FROM changed)",
     )
     .bind(id)
     .bind(number)
     .bind(status)
     .bind(reason)
-    .execute(pool)
-    .await?;
-    Ok(updated.rows_affected() == 1)
+    .fetch_one(pool)
+    .await
 }
