@@ -82,6 +82,36 @@ impl TransportError {
     }
 }
 
+/// `is_retryable` and `not_delivered` for a provider's error enum, whose `Transport`,
+/// `RateLimited(_)` and `Api { status, .. }` variants decide them: one policy for every provider.
+macro_rules! classify_failures {
+    ($error:ty) => {
+        impl $error {
+            /// Whether the same call may succeed later (transient transport failure, rate
+            /// limit, 408, 5xx).
+            pub fn is_retryable(&self) -> bool {
+                match self {
+                    Self::Transport(_) | Self::RateLimited(_) => true,
+                    Self::Api { status, .. } => *status >= 500 || *status == 408,
+                    _ => false,
+                }
+            }
+
+            /// A retryable failure after which the provider provably did not act: the request
+            /// never reached it, or it said so (429, 503).
+            pub(crate) fn not_delivered(&self) -> bool {
+                match self {
+                    Self::Transport(t) => t.request_not_delivered(),
+                    Self::RateLimited(_) => true,
+                    Self::Api { status, .. } => *status == 503,
+                    _ => false,
+                }
+            }
+        }
+    };
+}
+pub(crate) use classify_failures;
+
 trait WithoutUrl {
     fn without_url_string(&self) -> String;
 }

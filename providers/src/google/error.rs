@@ -37,26 +37,9 @@ pub enum GoogleError {
     Decode(String),
 }
 
+crate::http::classify_failures!(GoogleError);
+
 impl GoogleError {
-    /// Whether the same call may succeed later (transient transport failure, rate limit, 5xx).
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::Transport(_) | Self::RateLimited(_) => true,
-            Self::Api { status, .. } => *status >= 500 || *status == 408,
-            _ => false,
-        }
-    }
-
-    /// A retryable failure after which the provider provably did not act.
-    pub(crate) fn not_delivered(&self) -> bool {
-        match self {
-            Self::Transport(t) => t.request_not_delivered(),
-            Self::RateLimited(_) => true,
-            Self::Api { status, .. } => *status == 503,
-            _ => false,
-        }
-    }
-
     /// Classifies an API error response (`{"error": {"code", "message", "errors": [{"reason"}]}}`).
     pub(crate) fn from_api(status: u16, body: &[u8]) -> Self {
         let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();

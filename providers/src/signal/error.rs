@@ -29,24 +29,9 @@ pub enum SignalError {
     Decode(String),
 }
 
+crate::http::classify_failures!(SignalError);
+
 impl SignalError {
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::Transport(_) | Self::RateLimited(_) => true,
-            Self::Api { status, .. } => *status >= 500 || *status == 408,
-            _ => false,
-        }
-    }
-
-    pub(crate) fn not_delivered(&self) -> bool {
-        match self {
-            Self::Transport(t) => t.request_not_delivered(),
-            Self::RateLimited(_) => true,
-            Self::Api { status, .. } => *status == 503,
-            _ => false,
-        }
-    }
-
     pub(crate) fn from_response(status: u16, body: &[u8]) -> Self {
         let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
         let message = v["error"]

@@ -36,25 +36,9 @@ pub enum TelnyxError {
 /// not pin the code of this failure; the title/detail text is checked as well.
 pub const NUMBER_UNAVAILABLE_CODE: &str = "85001";
 
+crate::http::classify_failures!(TelnyxError);
+
 impl TelnyxError {
-    /// Whether the same call may succeed later.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::Transport(_) | Self::RateLimited(_) => true,
-            Self::Api { status, .. } => *status >= 500 || *status == 408,
-            _ => false,
-        }
-    }
-
-    pub(crate) fn not_delivered(&self) -> bool {
-        match self {
-            Self::Transport(t) => t.request_not_delivered(),
-            Self::RateLimited(_) => true,
-            Self::Api { status, .. } => *status == 503,
-            _ => false,
-        }
-    }
-
     pub(crate) fn from_response(status: u16, body: &[u8]) -> Self {
         let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
         let first = &v["errors"][0];
