@@ -465,3 +465,74 @@ async fn starting_the_scheduler_runs_a_round_and_schedules_the_next_on_a_durable
     assert_eq!(next.len(), 1, "{next:?}");
     stack.stop().await;
 }
+
+/// Stripe takes a meter event but answers after the client gave up, then refuses the retry:
+/// the run stops without recording it, though Stripe counted it. The next run sends that event
+/// again under its own identifier (Stripe counts it once) and reports only what is new on top
+/// of it. Before, it counted the new total from what was recorded, so the first event was
+/// billed twice (found by the chaos run: a user metered 38 million input tokens too many).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_stripe_took_before_refusing_the_retry_is_billed_once() {
+    let stack = billing_stack(true).await;
+    let s = stack.register("took-then-refused@example.com").await;
+    stack.subscribe_and_pay(&s, "basic").await;
+    let customer = stack.customer_of(&s.user_id).await;
+    let user = uuid::Uuid::parse_str(&s.user_id).unwrap();
+    let month = this_month();
+    let ingress = stack.restate.as_ref().unwrap().ingress.clone();
+    stack
+        .insert_usage(&s.user_id, earlier_this_month(), &[(6_000_000, 0)])
+        .await;
+
+    // The rules are used in turn: the first call is taken and answered long after the step's
+    // 1.5 s timeout; the retry is refused, which ends the run.
+    for rule in [
+        json!({"path": "/v1/billing/meter_events", "delay_ms": 5000, "count": 1}),
+        json!({"path": "/v1/billing/meter_events", "status": 400, "count": 1}),
+    ] {
+        stack.control("/faults", rule).await;
+    }
+    let res = stack
+        .http
+        .post(format!("{ingress}/UsageSync/{user}:{month}/sync"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let body = res.text().await.unwrap();
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("Stripe refused"), "{body}");
+    assert_eq!(stack.meter_total(&customer, INPUT).await, 1_000_000);
+    let m = db::usage::monthly(&stack.db.pool, user, month)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        m.reported_input_tokens, 0,
+        "recorded before the refusal: the test did not test"
+    );
+
+    // More usage, then a run that goes through: Stripe's total is the overage, to the token.
+    stack
+        .insert_usage(
+            &s.user_id,
+            Utc::now() - ChronoDuration::seconds(5),
+            &[(200_000, 0)],
+        )
+        .await;
+    let r = rerun(&stack, &s.user_id, month).await;
+    assert_eq!(stack.meter_total(&customer, INPUT).await, 1_200_000, "{r}");
+    assert_eq!(r["reported_input_tokens"], 1_200_000, "{r}");
+    let reports = db::usage::reports(&stack.db.pool, user, month)
+        .await
+        .unwrap();
+    let deltas: Vec<i64> = reports.iter().map(|r| r.3).collect();
+    assert_eq!(deltas, [1_000_000, 200_000], "{reports:?}");
+
+    // And again: nothing more is owed, nothing more is sent.
+    let r = rerun(&stack, &s.user_id, month).await;
+    assert_eq!(r["sent"].as_array().unwrap().len(), 0, "{r}");
+    assert_eq!(stack.meter_total(&customer, INPUT).await, 1_200_000);
+    stack.stop().await;
+}

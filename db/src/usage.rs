@@ -194,6 +194,29 @@ pub struct Report<'a> {
     pub delta: i64,
 }
 
+/// Writes a meter event down before it is sent: until `record_report` marks it accepted, a
+/// later run treats it as possibly counted by Stripe and sends it again under its identifier.
+pub async fn intend_report(
+    pool: &PgPool,
+    user_id: Uuid,
+    month: Month,
+    r: &Report<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO usage_reports (identifier, user_id, month, event_name, cumulative, delta)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (identifier) DO NOTHING",
+    )
+    .bind(r.identifier)
+    .bind(user_id)
+    .bind(month.first_day())
+    .bind(r.event_name)
+    .bind(r.cumulative)
+    .bind(r.delta)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// Records an accepted report: idempotent, and the reported total only ever grows.
 pub async fn record_report(
     pool: &PgPool,
@@ -203,8 +226,11 @@ pub async fn record_report(
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query(
-        "INSERT INTO usage_reports (identifier, user_id, month, event_name, cumulative, delta)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (identifier) DO NOTHING",
+        "INSERT INTO usage_reports (identifier, user_id, month, event_name, cumulative, delta,
+             reported_at)
+         VALUES ($1, $2, $3, $4, $5, $6, now())
+         ON CONFLICT (identifier) DO UPDATE
+             SET reported_at = COALESCE(usage_reports.reported_at, now())",
     )
     .bind(r.identifier)
     .bind(user_id)
@@ -233,6 +259,53 @@ pub async fn record_report(
         .execute(&mut *tx)
         .await?;
     tx.commit().await
+}
+
+/// A meter event written down but not known to be accepted.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
+pub struct Unconfirmed {
+    pub identifier: String,
+    pub cumulative: i64,
+    pub delta: i64,
+}
+
+/// Where one kind of a month's reporting stands now: the total Stripe is known to have
+/// accepted, and the events sent (or maybe sent) beyond it, lowest first.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct ReportState {
+    pub reported: i64,
+    pub unconfirmed: Vec<Unconfirmed>,
+}
+
+pub async fn report_state(
+    pool: &PgPool,
+    user_id: Uuid,
+    month: Month,
+    event_name: &str,
+) -> Result<ReportState, sqlx::Error> {
+    let reported: Option<i64> = sqlx::query_scalar(
+        "SELECT COALESCE(max(cumulative), 0)::bigint FROM usage_reports
+         WHERE user_id = $1 AND month = $2 AND event_name = $3 AND reported_at IS NOT NULL",
+    )
+    .bind(user_id)
+    .bind(month.first_day())
+    .bind(event_name)
+    .fetch_one(pool)
+    .await?;
+    let unconfirmed = sqlx::query_as(
+        "SELECT identifier, cumulative, delta FROM usage_reports
+         WHERE user_id = $1 AND month = $2 AND event_name = $3 AND reported_at IS NULL
+         ORDER BY cumulative",
+    )
+    .bind(user_id)
+    .bind(month.first_day())
+    .bind(event_name)
+    .fetch_all(pool)
+    .await?;
+    Ok(ReportState {
+        reported: reported.unwrap_or(0),
+        unconfirmed,
+    })
 }
 
 pub async fn close(pool: &PgPool, user_id: Uuid, month: Month) -> Result<(), sqlx::Error> {
@@ -268,7 +341,8 @@ pub async fn reports(
 ) -> Result<Vec<(String, String, i64, i64)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT identifier, event_name, cumulative, delta FROM usage_reports
-         WHERE user_id = $1 AND month = $2 ORDER BY reported_at, cumulative",
+         WHERE user_id = $1 AND month = $2 AND reported_at IS NOT NULL
+         ORDER BY reported_at, cumulative",
     )
     .bind(user_id)
     .bind(month.first_day())

@@ -94,6 +94,63 @@ impl UsageSync {
         Self { pool, stripe }
     }
 
+    /// Sends one meter event and records that Stripe accepted it. It is written down first,
+    /// so that if the run ends before the record (refused, killed), the next run knows Stripe
+    /// may have counted it.
+    #[allow(clippy::too_many_arguments)]
+    async fn report(
+        &self,
+        ctx: &ObjectContext<'_>,
+        user_id: Uuid,
+        month: Month,
+        kind: Kind,
+        customer: &str,
+        identifier: &str,
+        cumulative: i64,
+        delta: i64,
+        now: i64,
+    ) -> Result<(), HandlerError> {
+        let (pool, stripe) = (self.pool.clone(), self.stripe.clone());
+        let (id, customer) = (identifier.to_owned(), customer.to_owned());
+        let ts = meter::event_timestamp(month, now);
+        ctx.run(|| async move {
+            let intent = db::usage::Report {
+                identifier: &id,
+                event_name: kind.event_name(),
+                kind: kind.as_str(),
+                cumulative,
+                delta,
+            };
+            db::usage::intend_report(&pool, user_id, month, &intent).await?;
+            stripe
+                .report_meter_event(kind, &customer, delta, &id, ts)
+                .await
+                .map_err(stripe_error)
+        })
+        .name(format!(
+            "report {} overage up to {cumulative}",
+            kind.as_str()
+        ))
+        .await?;
+
+        let pool = self.pool.clone();
+        let id = identifier.to_owned();
+        ctx.run(|| async move {
+            let accepted = db::usage::Report {
+                identifier: &id,
+                event_name: kind.event_name(),
+                kind: kind.as_str(),
+                cumulative,
+                delta,
+            };
+            db::usage::record_report(&pool, user_id, month, &accepted).await?;
+            Ok(())
+        })
+        .name(format!("record {} report", kind.as_str()))
+        .await?;
+        Ok(())
+    }
+
     async fn aggregate(
         pool: &PgPool,
         user_id: Uuid,
@@ -207,59 +264,68 @@ impl UsageSync {
                 Kind::Input => (snap.overage_input_tokens, snap.reported_input_tokens),
                 Kind::Output => (snap.overage_output_tokens, snap.reported_output_tokens),
             };
+            // What an earlier run sent, or may have sent, without recording Stripe's answer:
+            // a run refused or killed after Stripe took its event. It goes again under its own
+            // identifier (Stripe counts it once), and anything new is counted on top of it,
+            // never from a total that leaves it out.
+            let pool = self.pool.clone();
+            let Json(state) = ctx
+                .run(|| async move {
+                    Ok(Json(
+                        db::usage::report_state(&pool, user_id, month, kind.event_name()).await?,
+                    ))
+                })
+                .name(format!("find unrecorded {} reports", kind.as_str()))
+                .await?;
+            let mut base = reported.max(state.reported);
+            let mut owed: Vec<(String, i64, i64)> = state
+                .unconfirmed
+                .into_iter()
+                .filter(|u| u.cumulative > base)
+                .map(|u| (u.identifier, u.cumulative, u.delta))
+                .collect();
+            let top = owed.last().map_or(base, |o| o.1);
             // Reported overage never goes back: after an upgrade raised the allowance, what was
             // billed stays billed and nothing more is sent until usage passes it again.
-            if target <= reported {
+            if target > top {
+                owed.push((
+                    meter::identifier(user_id, month, kind, target),
+                    target,
+                    target - top,
+                ));
+            }
+            if owed.is_empty() {
                 continue;
             }
             let Some(customer) = snap.customer.clone() else {
                 tracing::warn!(%user_id, %month, "overage but no Stripe customer; not reported");
                 break;
             };
-            let delta = target - reported;
-            let identifier = meter::identifier(user_id, month, kind, target);
-            let stripe = self.stripe.clone();
-            let id = identifier.clone();
-            let ts = meter::event_timestamp(month, now);
-            ctx.run(|| async move {
-                stripe
-                    .report_meter_event(kind, &customer, delta, &id, ts)
-                    .await
-                    .map_err(stripe_error)
-            })
-            .name(format!("report {} overage up to {target}", kind.as_str()))
-            .await?;
-
-            let pool = self.pool.clone();
-            let id = identifier.clone();
-            ctx.run(|| async move {
-                db::usage::record_report(
-                    &pool,
+            for (identifier, cumulative, delta) in owed {
+                self.report(
+                    &ctx,
                     user_id,
                     month,
-                    &db::usage::Report {
-                        identifier: &id,
-                        event_name: kind.event_name(),
-                        kind: kind.as_str(),
-                        cumulative: target,
-                        delta,
-                    },
+                    kind,
+                    &customer,
+                    &identifier,
+                    cumulative,
+                    delta,
+                    now,
                 )
                 .await?;
-                Ok(())
-            })
-            .name(format!("record {} report", kind.as_str()))
-            .await?;
-            match kind {
-                Kind::Input => report.reported_input_tokens = target,
-                Kind::Output => report.reported_output_tokens = target,
+                base = base.max(cumulative);
+                report.sent.push(SentReport {
+                    kind,
+                    identifier,
+                    delta,
+                    cumulative,
+                });
             }
-            report.sent.push(SentReport {
-                kind,
-                identifier,
-                delta,
-                cumulative: target,
-            });
+            match kind {
+                Kind::Input => report.reported_input_tokens = base,
+                Kind::Output => report.reported_output_tokens = base,
+            }
         }
 
         if month_is_over {
