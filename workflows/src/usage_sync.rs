@@ -7,7 +7,10 @@
 //! replay after a crash re-sends the same meter event under the same identifier (derived from
 //! user, month, kind and the cumulative total) and Stripe counts it once. What was accepted is
 //! recorded in usage_monthly.reported_* and usage_reports; that record, not Stripe's ~24 h
-//! dedupe window, decides what a later run (an hour or weeks later) still has to send.
+//! dedupe window, decides what a later run (an hour or weeks later) still has to send. Each
+//! event is written down before it is sent, so a run that stops after Stripe took one (refused
+//! on a retry, killed) leaves it on record as unconfirmed: the next run sends it again under its
+//! identifier and counts anything new on top of it.
 
 use billing::meter::{self, Kind};
 use billing::overage::{self, Served};
