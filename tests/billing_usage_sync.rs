@@ -37,6 +37,21 @@ async fn rerun(stack: &Stack, user: &str, month: Month) -> Value {
     v
 }
 
+/// The input overage Stripe is recorded to have accepted for the user's month.
+async fn recorded_input(stack: &Stack, user: uuid::Uuid, month: Month) -> i64 {
+    db::usage::monthly(&stack.db.pool, user, month)
+        .await
+        .unwrap()
+        .map_or(0, |m| m.reported_input_tokens)
+}
+
+/// `input` more input tokens served a few seconds ago.
+async fn more_input(stack: &Stack, user: &str, input: i64) {
+    stack
+        .insert_usage(user, Utc::now() - ChronoDuration::seconds(5), &[(input, 0)])
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_specs_example_is_billed_exactly_once_however_often_sync_runs() {
     let stack = billing_stack(true).await;
@@ -162,13 +177,7 @@ async fn a_crash_between_reporting_and_recording_does_not_count_twice() {
     );
 
     // More usage arrives while the process is down.
-    stack
-        .insert_usage(
-            &s.user_id,
-            Utc::now() - ChronoDuration::seconds(5),
-            &[(200_000, 0)],
-        )
-        .await;
+    more_input(&stack, &s.user_id, 200_000).await;
     stack.start_workflows().await;
 
     // The interrupted run finishes with what it had seen: 1M, sent once.
@@ -389,13 +398,7 @@ async fn stripe_outages_are_retried_and_stripe_refusals_stop_the_run() {
     assert_eq!(stack.meter_total(&customer, INPUT).await, 1_000_000);
 
     // Stripe refuses: the run stops with Stripe's reason, and nothing is recorded as reported.
-    stack
-        .insert_usage(
-            &s.user_id,
-            Utc::now() - ChronoDuration::seconds(5),
-            &[(100_000, 0)],
-        )
-        .await;
+    more_input(&stack, &s.user_id, 100_000).await;
     stack
         .control(
             "/faults",
@@ -504,23 +507,14 @@ async fn an_event_stripe_took_before_refusing_the_retry_is_billed_once() {
     assert_eq!(status, 500, "{body}");
     assert!(body.contains("Stripe refused"), "{body}");
     assert_eq!(stack.meter_total(&customer, INPUT).await, 1_000_000);
-    let m = db::usage::monthly(&stack.db.pool, user, month)
-        .await
-        .unwrap()
-        .unwrap();
     assert_eq!(
-        m.reported_input_tokens, 0,
+        recorded_input(&stack, user, month).await,
+        0,
         "recorded before the refusal: the test did not test"
     );
 
     // More usage, then a run that goes through: Stripe's total is the overage, to the token.
-    stack
-        .insert_usage(
-            &s.user_id,
-            Utc::now() - ChronoDuration::seconds(5),
-            &[(200_000, 0)],
-        )
-        .await;
+    more_input(&stack, &s.user_id, 200_000).await;
     let r = rerun(&stack, &s.user_id, month).await;
     assert_eq!(stack.meter_total(&customer, INPUT).await, 1_200_000, "{r}");
     assert_eq!(r["reported_input_tokens"], 1_200_000, "{r}");

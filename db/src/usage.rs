@@ -202,9 +202,23 @@ pub async fn intend_report(
     month: Month,
     r: &Report<'_>,
 ) -> Result<(), sqlx::Error> {
+    write_report(pool, user_id, month, r, false).await
+}
+
+/// The event's row, marked accepted when `accepted` (a mark is never taken back).
+async fn write_report<'e>(
+    exec: impl sqlx::Executor<'e, Database = sqlx::Postgres>,
+    user_id: Uuid,
+    month: Month,
+    r: &Report<'_>,
+    accepted: bool,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO usage_reports (identifier, user_id, month, event_name, cumulative, delta)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (identifier) DO NOTHING",
+        "INSERT INTO usage_reports (identifier, user_id, month, event_name, cumulative, delta,
+             reported_at)
+         VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN now() END)
+         ON CONFLICT (identifier) DO UPDATE
+             SET reported_at = COALESCE(usage_reports.reported_at, EXCLUDED.reported_at)",
     )
     .bind(r.identifier)
     .bind(user_id)
@@ -212,7 +226,8 @@ pub async fn intend_report(
     .bind(r.event_name)
     .bind(r.cumulative)
     .bind(r.delta)
-    .execute(pool)
+    .bind(accepted)
+    .execute(exec)
     .await?;
     Ok(())
 }
@@ -225,21 +240,7 @@ pub async fn record_report(
     r: &Report<'_>,
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO usage_reports (identifier, user_id, month, event_name, cumulative, delta,
-             reported_at)
-         VALUES ($1, $2, $3, $4, $5, $6, now())
-         ON CONFLICT (identifier) DO UPDATE
-             SET reported_at = COALESCE(usage_reports.reported_at, now())",
-    )
-    .bind(r.identifier)
-    .bind(user_id)
-    .bind(month.first_day())
-    .bind(r.event_name)
-    .bind(r.cumulative)
-    .bind(r.delta)
-    .execute(&mut *tx)
-    .await?;
+    write_report(&mut *tx, user_id, month, r, true).await?;
     // The reported total only ever grows, whatever order records arrive in.
     let sql = if r.kind == "input" {
         "INSERT INTO usage_monthly (user_id, month, reported_input_tokens, reported_at)

@@ -92,6 +92,22 @@ fn stripe_error(e: billing::StripeFailure) -> HandlerError {
     }
 }
 
+/// The row of one meter event of `kind`.
+fn meter_report(
+    kind: Kind,
+    identifier: &str,
+    cumulative: i64,
+    delta: i64,
+) -> db::usage::Report<'_> {
+    db::usage::Report {
+        identifier,
+        event_name: kind.event_name(),
+        kind: kind.as_str(),
+        cumulative,
+        delta,
+    }
+}
+
 impl UsageSync {
     pub fn new(pool: PgPool, stripe: StripeApi) -> Self {
         Self { pool, stripe }
@@ -117,13 +133,7 @@ impl UsageSync {
         let (id, customer) = (identifier.to_owned(), customer.to_owned());
         let ts = meter::event_timestamp(month, now);
         ctx.run(|| async move {
-            let intent = db::usage::Report {
-                identifier: &id,
-                event_name: kind.event_name(),
-                kind: kind.as_str(),
-                cumulative,
-                delta,
-            };
+            let intent = meter_report(kind, &id, cumulative, delta);
             db::usage::intend_report(&pool, user_id, month, &intent).await?;
             stripe
                 .report_meter_event(kind, &customer, delta, &id, ts)
@@ -139,13 +149,7 @@ impl UsageSync {
         let pool = self.pool.clone();
         let id = identifier.to_owned();
         ctx.run(|| async move {
-            let accepted = db::usage::Report {
-                identifier: &id,
-                event_name: kind.event_name(),
-                kind: kind.as_str(),
-                cumulative,
-                delta,
-            };
+            let accepted = meter_report(kind, &id, cumulative, delta);
             db::usage::record_report(&pool, user_id, month, &accepted).await?;
             Ok(())
         })
