@@ -68,7 +68,8 @@ async fn the_specs_example_is_billed_exactly_once_however_often_sync_runs() {
             &[(6_000_000, 0), (0, 500_000)],
         )
         .await;
-    let r = rerun(&stack, &s.user_id, month).await;
+    let first = rerun(&stack, &s.user_id, month).await;
+    let r = &first;
     assert_eq!(r["overage_input_tokens"], 1_000_000, "{r}");
     assert_eq!(r["overage_output_tokens"], 500_000);
     assert_eq!(r["overage_cost_microdollars"], 3_000_000 + 7_500_000);
@@ -96,6 +97,24 @@ async fn the_specs_example_is_billed_exactly_once_however_often_sync_runs() {
     assert_eq!(r["sent"].as_array().unwrap().len(), 2, "{r}");
     assert_eq!(stack.meter_total(&customer, INPUT).await, 1_010_000);
     assert_eq!(stack.meter_total(&customer, OUTPUT).await, 525_000);
+    // Stripe took four events, each once, under the identifiers the runs sent.
+    let taken = stack.stripe_resources().await["meter_events"].clone();
+    let mut values: Vec<(String, String)> = taken
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["customer"] == customer.as_str())
+        .map(|e| (e["identifier"].to_string(), e["value"].to_string()))
+        .collect();
+    values.sort();
+    let mut sent: Vec<(String, String)> = [&r]
+        .into_iter()
+        .chain([&first])
+        .flat_map(|run| run["sent"].as_array().unwrap().clone())
+        .map(|e| (e["identifier"].to_string(), format!("\"{}\"", e["delta"])))
+        .collect();
+    sent.sort();
+    assert_eq!(values, sent, "{taken}");
 
     // The user sees the bill.
     let bill: Value = stack

@@ -285,8 +285,27 @@ pub async fn meters(world: &World, out: &mut Vec<String>) {
         let got_in = total(&customer, "poindexter_overage_input_tokens");
         let got_out = total(&customer, "poindexter_overage_output_tokens");
         if (got_in, got_out) != (over.input_tokens, over.output_tokens) {
+            // Which events made Stripe's totals, and what we recorded of them: the run's
+            // database and sandbox are gone once it ends.
+            let taken: Vec<String> = stripe["meter_events"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|e| e["customer"] == customer.as_str())
+                .map(|e| format!("{} = {} (at {})", e["identifier"], e["value"], e["created"]))
+                .collect();
+            let recorded: Vec<(String, i64, i64, Option<String>)> = sqlx::query_as(
+                "SELECT identifier, cumulative, delta, reported_at::text FROM usage_reports
+                 WHERE user_id = $1::uuid ORDER BY intended_at",
+            )
+            .bind(user)
+            .fetch_all(&world.pool)
+            .await
+            .unwrap_or_default();
             out.push(format!(
-                "{user}: Stripe meters {got_in}+{got_out} overage tokens, usage comes to {}+{}",
+                "{user}: Stripe meters {got_in}+{got_out} overage tokens, usage comes to {}+{}; \
+                 Stripe took {taken:?}; recorded (identifier, cumulative, delta, accepted at) \
+                 {recorded:?}",
                 over.input_tokens, over.output_tokens
             ));
         }

@@ -125,6 +125,12 @@ impl Stripe {
             "meter_totals": totals.into_iter().map(|((customer, event_name), value)| json!({
                 "customer": customer, "event_name": event_name, "value": value,
             })).collect::<Vec<_>>(),
+            // Each event as taken, for a test that must say which ones made a total.
+            "meter_events": a.meter_events.values().map(|e| json!({
+                "identifier": e["identifier"], "customer": e["payload"]["stripe_customer_id"],
+                "event_name": e["event_name"], "value": e["payload"]["value"],
+                "created": e["created"],
+            })).collect::<Vec<_>>(),
         })
     }
 }
