@@ -45,6 +45,41 @@ async fn recorded_input(stack: &Stack, user: uuid::Uuid, month: Month) -> i64 {
         .map_or(0, |m| m.reported_input_tokens)
 }
 
+/// A Basic subscriber with 6M input tokens served earlier this month (1M over the plan): their
+/// session, Stripe customer, user id, and the URL that runs their month's sync at Restate's
+/// ingress (answering with its outcome, where the admin route would wrap it).
+async fn a_million_over_basic(
+    stack: &Stack,
+    email: &str,
+) -> (common::api::Session, String, uuid::Uuid, String) {
+    let s = stack.register(email).await;
+    stack.subscribe_and_pay(&s, "basic").await;
+    let customer = stack.customer_of(&s.user_id).await;
+    let user = uuid::Uuid::parse_str(&s.user_id).unwrap();
+    let ingress = stack.restate.as_ref().unwrap().ingress.clone();
+    let sync_url = format!("{ingress}/UsageSync/{user}:{}/sync", this_month());
+    stack
+        .insert_usage(&s.user_id, earlier_this_month(), &[(6_000_000, 0)])
+        .await;
+    (s, customer, user, sync_url)
+}
+
+/// Runs the sync at `sync_url` and checks that Stripe's refusal ended it: a terminal error,
+/// which Restate's ingress answers with the error's code (500 by default).
+async fn sync_refused_by_stripe(stack: &Stack, sync_url: &str) {
+    let res = stack
+        .http
+        .post(sync_url)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let body = res.text().await.unwrap();
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("Stripe refused"), "{body}");
+}
+
 /// `input` more input tokens served a few seconds ago.
 async fn more_input(stack: &Stack, user: &str, input: i64) {
     stack
@@ -381,16 +416,8 @@ async fn a_plan_change_mid_month_moves_the_allowance_without_unbilling() {
 #[tokio::test(flavor = "multi_thread")]
 async fn stripe_outages_are_retried_and_stripe_refusals_stop_the_run() {
     let stack = billing_stack(true).await;
-    let s = stack.register("outage@example.com").await;
-    stack.subscribe_and_pay(&s, "basic").await;
-    let customer = stack.customer_of(&s.user_id).await;
-    let user = uuid::Uuid::parse_str(&s.user_id).unwrap();
+    let (s, customer, user, sync_url) = a_million_over_basic(&stack, "outage@example.com").await;
     let month = this_month();
-    let ingress = stack.restate.as_ref().unwrap().ingress.clone();
-    let sync_url = format!("{ingress}/UsageSync/{user}:{month}/sync");
-    stack
-        .insert_usage(&s.user_id, earlier_this_month(), &[(6_000_000, 0)])
-        .await;
 
     // Stripe is down for two calls: the step is retried and the overage lands once.
     stack
@@ -424,19 +451,7 @@ async fn stripe_outages_are_retried_and_stripe_refusals_stop_the_run() {
             json!({"path": "/v1/billing/meter_events", "status": 400, "count": 1}),
         )
         .await;
-    let res = stack
-        .http
-        .post(&sync_url)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    let body = res.text().await.unwrap();
-    // Stripe's refusal ends the sync with a terminal error, which Restate's ingress answers
-    // with the error's code (500 by default).
-    assert_eq!(status, 500, "{body}");
-    assert!(body.contains("Stripe refused"), "{body}");
+    sync_refused_by_stripe(&stack, &sync_url).await;
     let m = db::usage::monthly(&stack.db.pool, user, month)
         .await
         .unwrap()
@@ -496,15 +511,9 @@ async fn starting_the_scheduler_runs_a_round_and_schedules_the_next_on_a_durable
 #[tokio::test(flavor = "multi_thread")]
 async fn an_event_stripe_took_before_refusing_the_retry_is_billed_once() {
     let stack = billing_stack(true).await;
-    let s = stack.register("took-then-refused@example.com").await;
-    stack.subscribe_and_pay(&s, "basic").await;
-    let customer = stack.customer_of(&s.user_id).await;
-    let user = uuid::Uuid::parse_str(&s.user_id).unwrap();
+    let (s, customer, user, sync_url) =
+        a_million_over_basic(&stack, "took-then-refused@example.com").await;
     let month = this_month();
-    let ingress = stack.restate.as_ref().unwrap().ingress.clone();
-    stack
-        .insert_usage(&s.user_id, earlier_this_month(), &[(6_000_000, 0)])
-        .await;
 
     // The rules are used in turn: the first call is taken and answered long after the step's
     // 1.5 s timeout; the retry is refused, which ends the run.
@@ -514,17 +523,7 @@ async fn an_event_stripe_took_before_refusing_the_retry_is_billed_once() {
     ] {
         stack.control("/faults", rule).await;
     }
-    let res = stack
-        .http
-        .post(format!("{ingress}/UsageSync/{user}:{month}/sync"))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    let body = res.text().await.unwrap();
-    assert_eq!(status, 500, "{body}");
-    assert!(body.contains("Stripe refused"), "{body}");
+    sync_refused_by_stripe(&stack, &sync_url).await;
     assert_eq!(stack.meter_total(&customer, INPUT).await, 1_000_000);
     assert_eq!(
         recorded_input(&stack, user, month).await,

@@ -262,9 +262,10 @@ pub async fn record_report(
     tx.commit().await
 }
 
-/// A meter event written down but not known to be accepted.
+/// One meter event of a kind: its identifier, the cumulative total it brings Stripe to, and
+/// what it adds.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
-pub struct Unconfirmed {
+pub struct MeterEvent {
     pub identifier: String,
     pub cumulative: i64,
     pub delta: i64,
@@ -275,7 +276,8 @@ pub struct Unconfirmed {
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ReportState {
     pub reported: i64,
-    pub unconfirmed: Vec<Unconfirmed>,
+    /// Written down but not known to be accepted.
+    pub unconfirmed: Vec<MeterEvent>,
 }
 
 pub async fn report_state(

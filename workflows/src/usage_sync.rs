@@ -16,6 +16,7 @@ use billing::meter::{self, Kind};
 use billing::overage::{self, Served};
 use billing::StripeApi;
 use chrono::{NaiveDate, Utc};
+use db::usage::MeterEvent;
 use domain::{Month, Plan};
 use restate_sdk::prelude::*;
 use sqlx::PgPool;
@@ -93,18 +94,13 @@ fn stripe_error(e: billing::StripeFailure) -> HandlerError {
 }
 
 /// The row of one meter event of `kind`.
-fn meter_report(
-    kind: Kind,
-    identifier: &str,
-    cumulative: i64,
-    delta: i64,
-) -> db::usage::Report<'_> {
+fn meter_report(kind: Kind, e: &MeterEvent) -> db::usage::Report<'_> {
     db::usage::Report {
-        identifier,
+        identifier: &e.identifier,
         event_name: kind.event_name(),
         kind: kind.as_str(),
-        cumulative,
-        delta,
+        cumulative: e.cumulative,
+        delta: e.delta,
     }
 }
 
@@ -116,41 +112,35 @@ impl UsageSync {
     /// Sends one meter event and records that Stripe accepted it. It is written down first,
     /// so that if the run ends before the record (refused, killed), the next run knows Stripe
     /// may have counted it.
-    #[allow(clippy::too_many_arguments)]
     async fn report(
         &self,
         ctx: &ObjectContext<'_>,
-        user_id: Uuid,
-        month: Month,
+        (user_id, month): (Uuid, Month),
         kind: Kind,
         customer: &str,
-        identifier: &str,
-        cumulative: i64,
-        delta: i64,
+        event: &MeterEvent,
         now: i64,
     ) -> Result<(), HandlerError> {
         let (pool, stripe) = (self.pool.clone(), self.stripe.clone());
-        let (id, customer) = (identifier.to_owned(), customer.to_owned());
+        let (e, customer) = (event.clone(), customer.to_owned());
         let ts = meter::event_timestamp(month, now);
         ctx.run(|| async move {
-            let intent = meter_report(kind, &id, cumulative, delta);
-            db::usage::intend_report(&pool, user_id, month, &intent).await?;
+            db::usage::intend_report(&pool, user_id, month, &meter_report(kind, &e)).await?;
             stripe
-                .report_meter_event(kind, &customer, delta, &id, ts)
+                .report_meter_event(kind, &customer, e.delta, &e.identifier, ts)
                 .await
                 .map_err(stripe_error)
         })
         .name(format!(
-            "report {} overage up to {cumulative}",
-            kind.as_str()
+            "report {} overage up to {}",
+            kind.as_str(),
+            event.cumulative
         ))
         .await?;
 
-        let pool = self.pool.clone();
-        let id = identifier.to_owned();
+        let (pool, e) = (self.pool.clone(), event.clone());
         ctx.run(|| async move {
-            let accepted = meter_report(kind, &id, cumulative, delta);
-            db::usage::record_report(&pool, user_id, month, &accepted).await?;
+            db::usage::record_report(&pool, user_id, month, &meter_report(kind, &e)).await?;
             Ok(())
         })
         .name(format!("record {} report", kind.as_str()))
@@ -285,21 +275,20 @@ impl UsageSync {
                 .name(format!("find unrecorded {} reports", kind.as_str()))
                 .await?;
             let mut base = reported.max(state.reported);
-            let mut owed: Vec<(String, i64, i64)> = state
+            let mut owed: Vec<MeterEvent> = state
                 .unconfirmed
                 .into_iter()
                 .filter(|u| u.cumulative > base)
-                .map(|u| (u.identifier, u.cumulative, u.delta))
                 .collect();
-            let top = owed.last().map_or(base, |o| o.1);
+            let top = owed.last().map_or(base, |o| o.cumulative);
             // Reported overage never goes back: after an upgrade raised the allowance, what was
             // billed stays billed and nothing more is sent until usage passes it again.
             if target > top {
-                owed.push((
-                    meter::identifier(user_id, month, kind, target),
-                    target,
-                    target - top,
-                ));
+                owed.push(MeterEvent {
+                    identifier: meter::identifier(user_id, month, kind, target),
+                    cumulative: target,
+                    delta: target - top,
+                });
             }
             if owed.is_empty() {
                 continue;
@@ -308,19 +297,14 @@ impl UsageSync {
                 tracing::warn!(%user_id, %month, "overage but no Stripe customer; not reported");
                 break;
             };
-            for (identifier, cumulative, delta) in owed {
-                self.report(
-                    &ctx,
-                    user_id,
-                    month,
-                    kind,
-                    &customer,
-                    &identifier,
+            for event in owed {
+                self.report(&ctx, (user_id, month), kind, &customer, &event, now)
+                    .await?;
+                let MeterEvent {
+                    identifier,
                     cumulative,
                     delta,
-                    now,
-                )
-                .await?;
+                } = event;
                 base = base.max(cumulative);
                 report.sent.push(SentReport {
                     kind,
