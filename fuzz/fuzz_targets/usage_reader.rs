@@ -14,6 +14,37 @@ fuzz_target!(|input: &[u8]| {
     let _ = proxy::fuzz_api::stream_usage(false, &events);
     let _ = proxy::fuzz_api::stream_usage(true, &events);
 
+    // An event taken for the usage-only chunk (hidden from a client that did not ask for
+    // usage) has no choices to lose, and the usage read is the event's own.
+    for line in &events {
+        let (usage_only, read) = proxy::fuzz_api::openai_event(line);
+        if !usage_only {
+            continue;
+        }
+        // (Invalid UTF-8 in a string it does not read is no reason to refuse an event.)
+        let Ok(Value::Object(ev)) = serde_json::from_slice::<Value>(line) else {
+            continue;
+        };
+        let choices = ev.get("choices");
+        assert!(
+            choices.is_none_or(|c| c.as_array().is_some_and(Vec::is_empty)),
+            "choices hidden in {}",
+            String::from_utf8_lossy(line)
+        );
+        let usage = ev.get("usage").and_then(Value::as_object);
+        let prompt = usage
+            .and_then(|u| u.get("prompt_tokens"))
+            .and_then(Value::as_u64);
+        if let (Some(p), false) = (prompt, line.contains(&b'\\')) {
+            assert_eq!(
+                read.0,
+                p,
+                "usage misread in {}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
     // Differential: in any object, as written (odd spacing, a key twice: the last counts, as
     // in serde_json's Value, nested usages before or after the answer's own) and canonical, the
     // scanner must find what serde_json finds.

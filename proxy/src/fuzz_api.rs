@@ -58,6 +58,14 @@ pub fn stream_usage(anthropic: bool, events: &[&[u8]]) -> (Read, u64) {
     (read(&t), t.text_chars)
 }
 
+/// One OpenAI stream event through the usage reader: whether it is the usage-only chunk (which
+/// the relay hides from a client that did not ask for usage), and what it read.
+pub fn openai_event(data: &[u8]) -> (bool, Read) {
+    let mut t = crate::tally::Tally::default();
+    let usage_only = t.openai_event(data);
+    (usage_only, read(&t))
+}
+
 pub fn to_anthropic(request: &Value, stream: bool) -> Result<Value, String> {
     crate::translate::request::to_anthropic(request, stream)
 }
