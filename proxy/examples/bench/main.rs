@@ -1,11 +1,14 @@
 //! `scripts/bench-proxy`: the sandbox upstream and the proxy as separate processes (this
 //! binary in other roles), a load generator here; direct-to-upstream against through-proxy
-//! with auth, rate limiting and metering on, and against a bare TCP relay (`relay.rs`), the
-//! least any proxy could add on the same machine. Prints figures, asserts nothing.
+//! with auth, rate limiting and metering on, against a bare TCP relay (`relay.rs`), the
+//! least any proxy could add on the same machine, and against an HTTP relay on the proxy's own
+//! HTTP stack (`relay_http.rs`), the least a proxy built on it could add. Prints figures,
+//! asserts nothing.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
 mod http;
 mod relay;
+mod relay_http;
 mod streams;
 mod ticker;
 
@@ -27,6 +30,7 @@ fn main() -> anyhow::Result<()> {
         Some("upstream") => upstream(args[2].parse()?),
         Some("proxy") => proxy(args[2].parse()?, &args[3], args[4].parse()?),
         Some("relay") => relay::serve(args[2].parse()?, args[3].parse()?),
+        Some("relay-http") => relay_http::serve(args[2].parse()?, args[3].parse()?),
         Some("ticker") => ticker::serve(
             args[2].parse()?,
             args[3].parse()?,
@@ -460,11 +464,23 @@ fn bench() -> anyhow::Result<()> {
     );
     // Through the relay, to the upstream's health check.
     wait_ready(rl, "/healthz");
+    let hr = free_addr();
+    // BENCH_HTTP_RELAY_UNDER: as BENCH_PROXY_UNDER, for the HTTP relay (the same requests go
+    // through both, so their counts compare).
+    children.0.push(
+        command_under("BENCH_HTTP_RELAY_UNDER", &exe)
+            .arg("relay-http")
+            .arg(hr.to_string())
+            .arg(up.to_string())
+            .spawn()?,
+    );
+    wait_ready(hr, "/healthz");
     // After spawning the proxy and the relay, which would inherit the mask.
     pin_to_cpu(0);
     let proxy_pid = children.0[1].id();
     let upstream_pid = children.0[0].id();
     let relay_pid = children.0[2].id();
+    let http_relay_pid = children.0[3].id();
 
     let direct = http::post(up, "/openai/v1/chat/completions", "sk-sandbox", CHAT);
     let through = http::post(px, "/v1/chat/completions", &key, CHAT);
@@ -500,6 +516,7 @@ fn bench() -> anyhow::Result<()> {
         let (d, _) = sequential(up, &direct, n).await;
         let (p, _) = sequential(px, &through, n).await;
         let (r, _) = sequential(rl, &direct, n).await;
+        let (h, _) = sequential(hr, &direct, n).await;
         proxied_requests += n + n / 10;
         let (d50, d99, p50, p99) = (pct(&d, 0.5), pct(&d, 0.99), pct(&p, 0.5), pct(&p, 0.99));
         let (r50, r99) = (pct(&r, 0.5), pct(&r, 0.99));
@@ -507,6 +524,7 @@ fn bench() -> anyhow::Result<()> {
         println!("  direct        p50 {:>8.1} µs   p99 {:>8.1} µs", us(d50), us(d99));
         println!("  through proxy p50 {:>8.1} µs   p99 {:>8.1} µs", us(p50), us(p99));
         println!("  bare relay    p50 {:>8.1} µs   p99 {:>8.1} µs", us(r50), us(r99));
+        println!("  HTTP relay    p50 {:>8.1} µs   p99 {:>8.1} µs", us(pct(&h, 0.5)), us(pct(&h, 0.99)));
         let (a50, a99) = (us(p50) - us(d50), us(p99) - us(d99));
         println!("  added         p50 {a50:>8.1} µs   p99 {a99:>8.1} µs   (targets ≤ 100 / ≤ 500)");
         println!("  relay added   p50 {:>8.1} µs   p99 {:>8.1} µs   (the floor for any proxy here)", us(r50) - us(d50), us(r99) - us(d99));
@@ -514,10 +532,12 @@ fn bench() -> anyhow::Result<()> {
         let ns = streamed.unwrap_or(n / 2);
         let (ds, dsf) = sequential(up, &direct_s, ns).await;
         let (ps, psf) = sequential(px, &through_s, ns).await;
+        let (hs, hsf) = sequential(hr, &direct_s, ns).await;
         proxied_requests += ns + ns / 10;
         println!("\nstreaming (SSE, 16 tokens), {ns} requests each: time to first body byte");
         println!("  direct        p50 {:>8.1} µs   p99 {:>8.1} µs   (whole stream p50 {:.1} µs)", us(pct(&dsf, 0.5)), us(pct(&dsf, 0.99)), us(pct(&ds, 0.5)));
         println!("  through proxy p50 {:>8.1} µs   p99 {:>8.1} µs   (whole stream p50 {:.1} µs)", us(pct(&psf, 0.5)), us(pct(&psf, 0.99)), us(pct(&ps, 0.5)));
+        println!("  HTTP relay    p50 {:>8.1} µs   p99 {:>8.1} µs   (whole stream p50 {:.1} µs)", us(pct(&hsf, 0.5)), us(pct(&hsf, 0.99)), us(pct(&hs, 0.5)));
         println!("  added TTFB    p50 {:>8.1} µs   (target ≤ 200)", us(pct(&psf, 0.5)) - us(pct(&dsf, 0.5)));
 
         let run = Duration::from_secs(secs);
@@ -530,20 +550,31 @@ fn bench() -> anyhow::Result<()> {
         let rl_cpu = cpu_secs(relay_pid);
         let (rrps, rll) = load(rl, &direct, 64, None, run).await;
         let rl_cpu = cpu_secs(relay_pid) - rl_cpu;
+        let hr_cpu = cpu_secs(http_relay_pid);
+        let (hrps, hll) = load(hr, &direct, 64, None, run).await;
+        let hr_cpu = cpu_secs(http_relay_pid) - hr_cpu;
         proxied_requests += pl.len();
         println!("\n64 concurrent connections as fast as they go (closed loop), non-streaming, {secs} s each");
         println!("  direct        {drps:>9.0} req/s   p50 {:>8.1} µs   p99 {:>8.1} µs   p99.9 {:>8.1} µs", us(pct(&dl, 0.5)), us(pct(&dl, 0.99)), us(pct(&dl, 0.999)));
         println!("  through proxy {prps:>9.0} req/s   p50 {:>8.1} µs   p99 {:>8.1} µs   p99.9 {:>8.1} µs", us(pct(&pl, 0.5)), us(pct(&pl, 0.99)), us(pct(&pl, 0.999)));
         println!("  bare relay    {rrps:>9.0} req/s   p50 {:>8.1} µs   p99 {:>8.1} µs   p99.9 {:>8.1} µs", us(pct(&rll, 0.5)), us(pct(&rll, 0.99)), us(pct(&rll, 0.999)));
         println!("  added p99 {:.1} µs (target ≤ 1000); proxy/direct throughput {:.2} (target ≥ 20000 req/s)", us(pct(&pl, 0.99)) - us(pct(&dl, 0.99)), prps / drps);
+        println!("  HTTP relay    {hrps:>9.0} req/s   p50 {:>8.1} µs   p99 {:>8.1} µs   p99.9 {:>8.1} µs", us(pct(&hll, 0.5)), us(pct(&hll, 0.99)), us(pct(&hll, 0.999)));
         println!("  relay added p99 {:.1} µs; relay/direct throughput {:.2} (the floor for any proxy here)", us(pct(&rll, 0.99)) - us(pct(&dl, 0.99)), rrps / drps);
-        if !dl.is_empty() && !pl.is_empty() && !rll.is_empty() {
+        if !dl.is_empty() && !pl.is_empty() && !rll.is_empty() && !hll.is_empty() {
             println!(
                 "  CPU per request: upstream {:.1} µs (direct run), proxy {:.1} µs (auth, limit, relay, metering batches), bare relay {:.1} µs; proxy/relay {:.2} (target ≤ 2)",
                 up_cpu * 1e6 / dl.len() as f64,
                 px_cpu * 1e6 / pl.len() as f64,
                 rl_cpu * 1e6 / rll.len() as f64,
                 (px_cpu / pl.len() as f64) / (rl_cpu / rll.len() as f64)
+            );
+            let hr_req = hr_cpu / hll.len() as f64;
+            println!(
+                "  HTTP relay (hyper at both ends, nothing else) {:.1} µs, {:.2} × the bare relay: the floor for a proxy on this HTTP stack; the proxy is {:.2} × it",
+                hr_req * 1e6,
+                hr_req / (rl_cpu / rll.len() as f64),
+                (px_cpu / pl.len() as f64) / hr_req
             );
         }
 
@@ -593,7 +624,7 @@ fn bench() -> anyhow::Result<()> {
             (g2 - g1) * 1e6 / pl.len().max(1) as f64
         );
 
-        let peers = streams::Peers { up, px, rl, upstream_pid, proxy_pid, relay_pid };
+        let peers = streams::Peers { up, px, rl, hr, upstream_pid, proxy_pid, relay_pid, http_relay_pid };
         if secs > 0 {
             proxied_requests += streams::under_load(&peers, &direct_s, &through_s, run).await;
         }

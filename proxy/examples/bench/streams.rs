@@ -1,5 +1,5 @@
 //! Streams under load (issue #16): a closed loop at 64 connections and a steady rate, direct
-//! vs through the proxy vs through the bare relay, with the CPU each spends per streamed
+//! vs through the proxy vs through the bare relay and the HTTP relay, with the CPU each spends per streamed
 //! request and per chunk; then the realistic run, many long streams at a token every 20 ms
 //! from the ticking upstream (`ticker.rs`), with the proxy's memory, its CPU per token and
 //! the delay it adds to each chunk.
@@ -17,9 +17,11 @@ pub struct Peers {
     pub up: SocketAddr,
     pub px: SocketAddr,
     pub rl: SocketAddr,
+    pub hr: SocketAddr,
     pub upstream_pid: u32,
     pub proxy_pid: u32,
     pub relay_pid: u32,
+    pub http_relay_pid: u32,
 }
 
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -56,6 +58,9 @@ pub async fn under_load(p: &Peers, direct_s: &[u8], through_s: &[u8], run: Durat
     let r0 = cpu(p.relay_pid);
     let (r_rps, rll) = load(p.rl, direct_s, 64, None, run).await;
     let r_cpu = cpu(p.relay_pid) - r0;
+    let h0 = cpu(p.http_relay_pid);
+    let (h_rps, hl) = load(p.hr, direct_s, 64, None, run).await;
+    let h_cpu = cpu(p.http_relay_pid) - h0;
     // The stream `events_per_stream` read through the proxy, too.
     let mut proxied = pl.len() + 1;
     println!(
@@ -65,6 +70,7 @@ pub async fn under_load(p: &Peers, direct_s: &[u8], through_s: &[u8], run: Durat
     row("direct", d_rps, &dl);
     row("through proxy", p_rps, &pl);
     row("bare relay", r_rps, &rll);
+    row("HTTP relay", h_rps, &hl);
     println!(
         "  proxy/direct throughput {:.2} (target ≥ 0.5); relay/direct {:.2} (the floor for any proxy here)",
         p_rps / d_rps,
@@ -82,6 +88,7 @@ pub async fn under_load(p: &Peers, direct_s: &[u8], through_s: &[u8], run: Durat
         x_req / events as f64,
         r_req / events as f64
     );
+    http_relay_line(per(h_cpu, hl.len()), r_req, x_req);
 
     let rate: f64 = env("BENCH_STREAM_RATE", 2_000.0);
     let t0 = machine_ticks();
@@ -95,11 +102,15 @@ pub async fn under_load(p: &Peers, direct_s: &[u8], through_s: &[u8], run: Durat
     let (r_rate, rll) = load(p.rl, direct_s, 64, Some(rate), run).await;
     let r_cpu = cpu(p.relay_pid) - r0;
     let t3 = machine_ticks();
+    let h0 = cpu(p.http_relay_pid);
+    let (h_rate, hl) = load(p.hr, direct_s, 64, Some(rate), run).await;
+    let h_cpu = cpu(p.http_relay_pid) - h0;
     proxied += pl.len();
     println!("\nstreaming, 64 connections at a steady {rate:.0} streams/s in all, {secs:.0} s each (whole-stream latency)");
     row("direct", d_rate, &dl);
     row("through proxy", p_rate, &pl);
     row("bare relay", r_rate, &rll);
+    row("HTTP relay", h_rate, &hl);
     println!(
         "  added p50 {:.1} µs, p99 {:.1} µs; relay added p50 {:.1} µs, p99 {:.1} µs",
         us(pct(&pl, 0.5)) - us(pct(&dl, 0.5)),
@@ -114,6 +125,7 @@ pub async fn under_load(p: &Peers, direct_s: &[u8], through_s: &[u8], run: Durat
         r_req / events as f64,
         x_req / r_req
     );
+    http_relay_line(per(h_cpu, hl.len()), r_req, x_req);
     // Serving threads against the proxy's background work (the usage writer's batches, key
     // and usage refreshes), whose cost per batch or tick is spread over fewer requests at a
     // low rate than in the closed loop.
@@ -134,6 +146,15 @@ pub async fn under_load(p: &Peers, direct_s: &[u8], through_s: &[u8], run: Durat
         machine_share(t2, t3)
     );
     proxied
+}
+
+/// The HTTP relay's CPU per streamed request beside the bare relay's and the proxy's.
+fn http_relay_line(h_req: f64, r_req: f64, x_req: f64) {
+    println!(
+        "  HTTP relay (hyper at both ends, nothing else) {h_req:.1} µs, {:.2} × the bare relay: the floor for a proxy on this HTTP stack; the proxy is {:.2} × it",
+        h_req / r_req,
+        x_req / h_req
+    );
 }
 
 fn row(name: &str, rps: f64, lat: &[Duration]) {
@@ -164,7 +185,7 @@ fn on_cpus(cmd: &mut Command, cpus: Option<Vec<usize>>) -> &mut Command {
     }
 }
 
-/// The realistic run with a proxy and a relay of its own in front of the ticking upstream;
+/// The realistic run with a proxy and the two relays of its own in front of the ticking upstream;
 /// returns how many streams went through the proxy. `BENCH_STREAMS` (1000), `BENCH_TICKS`
 /// (500) and `BENCH_CADENCE_MS` (20) size it; `BENCH_REALISTIC_CPUS` (e.g. `0`) restricts the
 /// proxy to those CPUs, and so to that many serving threads; `BENCH_REALISTIC_UNDER` runs it
@@ -180,7 +201,7 @@ pub async fn realistic(
     let cpus: Option<Vec<usize>> = std::env::var("BENCH_REALISTIC_CPUS")
         .ok()
         .map(|v| v.split(',').filter_map(|c| c.trim().parse().ok()).collect());
-    let (tk, px, rl) = (free_addr(), free_addr(), free_addr());
+    let (tk, px, rl, hr) = (free_addr(), free_addr(), free_addr(), free_addr());
     let mut children = Children(Vec::new());
     children.0.push(
         on_cpus(Command::new(exe).arg("ticker"), None)
@@ -208,7 +229,15 @@ pub async fn realistic(
             .spawn()?,
     );
     wait_ready(rl, "/healthz");
+    children.0.push(
+        on_cpus(Command::new(exe).arg("relay-http"), None)
+            .arg(hr.to_string())
+            .arg(tk.to_string())
+            .spawn()?,
+    );
+    wait_ready(hr, "/healthz");
     let (proxy_pid, relay_pid) = (children.0[1].id(), children.0[2].id());
+    let http_relay_pid = children.0[3].id();
     let body = r#"{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Say hello"}]}"#;
     let request = |host: SocketAddr, path: &str, auth: &str| {
         let r = http::post(host, path, auth, body);
@@ -256,6 +285,16 @@ pub async fn realistic(
     let r_cpu = cpu_secs(relay_pid) - r0;
     let relay_open = relay_sampler.join().unwrap_or_default();
 
+    let h0 = cpu_secs(http_relay_pid);
+    let http_relayed = crate::ticker::read_streams(
+        hr,
+        request(hr, "/openai/v1/chat/completions", "sk"),
+        streams,
+        cadence,
+    )
+    .await;
+    let h_cpu = cpu_secs(http_relay_pid) - h0;
+
     // The CPUs online, not this thread's: it is pinned to one by now.
     // SAFETY: sysconf only reads a system setting.
     let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
@@ -270,6 +309,7 @@ pub async fn realistic(
         ("direct", &direct),
         ("through proxy", &through),
         ("bare relay", &relayed),
+        ("HTTP relay", &http_relayed),
     ] {
         println!(
             "  {name:<13} {:>6} of {streams} streams complete, {:>7} tokens   delay per chunk p50 {:>7.1} µs   p99 {:>8.1} µs   p99.9 {:>8.1} µs",
@@ -282,17 +322,22 @@ pub async fn realistic(
     }
     let added = |q| us(pct(&through.delays, q)) - us(pct(&direct.delays, q));
     let relay_added = |q| us(pct(&relayed.delays, q)) - us(pct(&direct.delays, q));
+    let http_added = |q| us(pct(&http_relayed.delays, q)) - us(pct(&direct.delays, q));
     println!(
-        "  added delay per chunk: proxy p50 {:.1} µs, p99 {:.1} µs (target ≤ 1000); relay p50 {:.1} µs, p99 {:.1} µs",
+        "  added delay per chunk: proxy p50 {:.1} µs, p99 {:.1} µs (target ≤ 1000); relay p50 {:.1} µs, p99 {:.1} µs; \
+         HTTP relay p50 {:.1} µs, p99 {:.1} µs",
         added(0.5),
         added(0.99),
         relay_added(0.5),
-        relay_added(0.99)
+        relay_added(0.99),
+        http_added(0.5),
+        http_added(0.99)
     );
     println!(
-        "  CPU per token: proxy {:.2} µs, bare relay {:.2} µs ({:.1} s through the proxy)",
+        "  CPU per token: proxy {:.2} µs, bare relay {:.2} µs, HTTP relay {:.2} µs ({:.1} s through the proxy)",
         x_cpu * 1e6 / through.delays.len().max(1) as f64,
         r_cpu * 1e6 / relayed.delays.len().max(1) as f64,
+        h_cpu * 1e6 / http_relayed.delays.len().max(1) as f64,
         took.as_secs_f64()
     );
     println!(
