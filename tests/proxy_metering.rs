@@ -338,6 +338,60 @@ async fn a_model_name_that_cannot_be_stored_is_refused_and_metering_goes_on() {
     db.drop().await;
 }
 
+/// A body the proxy cannot read as one JSON object with one `model` is refused by the proxy in
+/// the caller's format, before any provider sees it, and nothing is metered: a conversation
+/// that is not JSON, a body cut short, and a model written twice (plainly, or once through an
+/// escape), which a provider might read as the other model than the one metered.
+#[tokio::test]
+async fn a_body_that_is_not_one_request_is_refused_and_not_metered() {
+    let db = TestDb::new().await;
+    let sandbox = ps::start_sandbox().await;
+    let user = ps::user(&db.pool, Some(("basic", "active")), None).await;
+    let proxy = ps::RunningProxy::start(ps::options(&db.url, sandbox)).await;
+    for (bad, says) in [
+        (
+            r#"{"messages":[{"role":"user","content":tru}],"model":"gpt-4o-mini"}"#,
+            "not valid JSON",
+        ),
+        (r#"{"messages":[],"model":"gpt-4o-mini""#, "not valid JSON"),
+        (
+            r#"{"messages":[],"model":"gpt-4o-mini","model":"gpt-4o"}"#,
+            "duplicate field `model`",
+        ),
+        (
+            r#"{"model":"gpt-4o-mini","mod\u0065l":"gpt-4o"}"#,
+            "duplicate field `model`",
+        ),
+    ] {
+        let res = ps::client()
+            .post(proxy.url("/v1/chat/completions"))
+            .bearer_auth(&user.key)
+            .header("content-type", "application/json")
+            .body(bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{bad}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["type"], "invalid_request_error", "{bad}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{bad}: {message}");
+    }
+
+    let res = ps::post_chat(&proxy, &user.key, "gpt-4o-mini", false).await;
+    assert_eq!(res.status(), 200);
+    ps::wait_usage(&db.pool, user.id, 1, Duration::from_secs(10)).await;
+    // Stopping writes out whatever else was metered.
+    proxy.stop().await;
+    let seen: Vec<_> = ps::usage(&db.pool, user.id)
+        .await
+        .iter()
+        .map(|r| (r.model.clone(), r.status_code))
+        .collect();
+    assert_eq!(seen, [("gpt-4o-mini".to_owned(), 200)]);
+    db.drop().await;
+}
+
 /// A Stripe period starts at any second. The budget counts whole hours from the hourly totals
 /// and the partial first hour from the events themselves: usage minutes before the period
 /// start, in the same hour, must not count against it; usage minutes after must. The database
