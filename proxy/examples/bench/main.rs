@@ -24,6 +24,27 @@ const CHAT: &str = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content
 const CHAT_STREAM: &str =
     r#"{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Say hello"}]}"#;
 
+/// A chat request of about `bytes` bytes: turns of user and assistant text with the quotes,
+/// newlines and code a real conversation has (so escapes every few dozen bytes).
+fn conversation(bytes: usize) -> String {
+    let turn =
+        "Here is the function again:\n```rust\nfn add(a: i32, b: i32) -> i32 { a + b }\n```\n\
+                It \"works\", but the tests say otherwise; what would you change? ";
+    let mut messages = Vec::new();
+    let mut size = 0;
+    while size < bytes {
+        let role = if messages.len() % 2 == 0 {
+            "user"
+        } else {
+            "assistant"
+        };
+        let text = turn.repeat(8);
+        size += text.len() + 40;
+        messages.push(serde_json::json!({"role": role, "content": text}));
+    }
+    serde_json::json!({"model": "gpt-4o-mini", "messages": messages}).to_string()
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
@@ -576,6 +597,35 @@ fn bench() -> anyhow::Result<()> {
                 hr_req / (rl_cpu / rll.len() as f64),
                 (px_cpu / pl.len() as f64) / hr_req
             );
+        }
+
+        // What Dex sends: the whole conversation each turn. The proxy reads `model` and
+        // `stream` from it; the relays only copy it.
+        let large_kb: usize = std::env::var("BENCH_LARGE_KB")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(48);
+        if large_kb > 0 && secs > 0 {
+            let body = conversation(large_kb * 1024);
+            let direct_l = http::post(up, "/openai/v1/chat/completions", "sk-sandbox", &body);
+            let through_l = http::post(px, "/v1/chat/completions", &key, &body);
+            let c0 = cpu_secs(proxy_pid);
+            let (prps, pl) = load(px, &through_l, 64, None, run).await;
+            let px_cpu = cpu_secs(proxy_pid) - c0;
+            let c0 = cpu_secs(relay_pid);
+            let (rrps, rll) = load(rl, &direct_l, 64, None, run).await;
+            let rl_cpu = cpu_secs(relay_pid) - c0;
+            let c0 = cpu_secs(http_relay_pid);
+            let (hrps, hll) = load(hr, &direct_l, 64, None, run).await;
+            let hr_cpu = cpu_secs(http_relay_pid) - c0;
+            proxied_requests += pl.len();
+            println!("\n64 connections, closed loop, non-streaming, a {} KB conversation in each request, {secs} s each", body.len() / 1024);
+            println!("  through proxy {prps:>9.0} req/s   p50 {:>8.1} µs   p99 {:>8.1} µs", us(pct(&pl, 0.5)), us(pct(&pl, 0.99)));
+            println!("  bare relay    {rrps:>9.0} req/s   p50 {:>8.1} µs   p99 {:>8.1} µs", us(pct(&rll, 0.5)), us(pct(&rll, 0.99)));
+            println!("  HTTP relay    {hrps:>9.0} req/s   p50 {:>8.1} µs   p99 {:>8.1} µs", us(pct(&hll, 0.5)), us(pct(&hll, 0.99)));
+            let per = |cpu: f64, n: usize| cpu * 1e6 / n.max(1) as f64;
+            let (x, r, h) = (per(px_cpu, pl.len()), per(rl_cpu, rll.len()), per(hr_cpu, hll.len()));
+            println!("  CPU per request: proxy {x:.1} µs, bare relay {r:.1} µs, HTTP relay {h:.1} µs; proxy/relay {:.2}, proxy/HTTP relay {:.2}", x / r, x / h);
         }
 
         // Latency under a given load rather than at saturation: at saturation a closed loop's
