@@ -262,6 +262,19 @@ async fn sequential(addr: SocketAddr, req: &[u8], n: usize) -> (Vec<Duration>, V
 /// out permits every 100 µs, since the tokio timer's 1 ms ticks would release them in bursts
 /// that measure the burst rather than the server. Latency runs from the moment a request is
 /// sent; the achieved rate shows whether the schedule was kept.
+/// `load` against `addr`, with the CPU seconds process `pid` spent meanwhile.
+pub async fn load_cpu(
+    addr: SocketAddr,
+    req: &[u8],
+    pid: u32,
+    rate: Option<f64>,
+    run: Duration,
+) -> (f64, Vec<Duration>, f64) {
+    let before = cpu_secs(pid);
+    let (rps, latencies) = load(addr, req, 64, rate, run).await;
+    (rps, latencies, cpu_secs(pid) - before)
+}
+
 pub async fn load(
     addr: SocketAddr,
     req: &[u8],
@@ -562,18 +575,10 @@ fn bench() -> anyhow::Result<()> {
         println!("  added TTFB    p50 {:>8.1} µs   (target ≤ 200)", us(pct(&psf, 0.5)) - us(pct(&dsf, 0.5)));
 
         let run = Duration::from_secs(secs);
-        let up_cpu = cpu_secs(upstream_pid);
-        let (drps, dl) = load(up, &direct, 64, None, run).await;
-        let up_cpu = cpu_secs(upstream_pid) - up_cpu;
-        let px_cpu = cpu_secs(proxy_pid);
-        let (prps, pl) = load(px, &through, 64, None, run).await;
-        let px_cpu = cpu_secs(proxy_pid) - px_cpu;
-        let rl_cpu = cpu_secs(relay_pid);
-        let (rrps, rll) = load(rl, &direct, 64, None, run).await;
-        let rl_cpu = cpu_secs(relay_pid) - rl_cpu;
-        let hr_cpu = cpu_secs(http_relay_pid);
-        let (hrps, hll) = load(hr, &direct, 64, None, run).await;
-        let hr_cpu = cpu_secs(http_relay_pid) - hr_cpu;
+        let (drps, dl, up_cpu) = load_cpu(up, &direct, upstream_pid, None, run).await;
+        let (prps, pl, px_cpu) = load_cpu(px, &through, proxy_pid, None, run).await;
+        let (rrps, rll, rl_cpu) = load_cpu(rl, &direct, relay_pid, None, run).await;
+        let (hrps, hll, hr_cpu) = load_cpu(hr, &direct, http_relay_pid, None, run).await;
         proxied_requests += pl.len();
         println!("\n64 concurrent connections as fast as they go (closed loop), non-streaming, {secs} s each");
         println!("  direct        {drps:>9.0} req/s   p50 {:>8.1} µs   p99 {:>8.1} µs   p99.9 {:>8.1} µs", us(pct(&dl, 0.5)), us(pct(&dl, 0.99)), us(pct(&dl, 0.999)));
@@ -609,15 +614,9 @@ fn bench() -> anyhow::Result<()> {
             let body = conversation(large_kb * 1024);
             let direct_l = http::post(up, "/openai/v1/chat/completions", "sk-sandbox", &body);
             let through_l = http::post(px, "/v1/chat/completions", &key, &body);
-            let c0 = cpu_secs(proxy_pid);
-            let (prps, pl) = load(px, &through_l, 64, None, run).await;
-            let px_cpu = cpu_secs(proxy_pid) - c0;
-            let c0 = cpu_secs(relay_pid);
-            let (rrps, rll) = load(rl, &direct_l, 64, None, run).await;
-            let rl_cpu = cpu_secs(relay_pid) - c0;
-            let c0 = cpu_secs(http_relay_pid);
-            let (hrps, hll) = load(hr, &direct_l, 64, None, run).await;
-            let hr_cpu = cpu_secs(http_relay_pid) - c0;
+            let (prps, pl, px_cpu) = load_cpu(px, &through_l, proxy_pid, None, run).await;
+            let (rrps, rll, rl_cpu) = load_cpu(rl, &direct_l, relay_pid, None, run).await;
+            let (hrps, hll, hr_cpu) = load_cpu(hr, &direct_l, http_relay_pid, None, run).await;
             proxied_requests += pl.len();
             println!("\n64 connections, closed loop, non-streaming, a {} KB conversation in each request, {secs} s each", body.len() / 1024);
             println!("  through proxy {prps:>9.0} req/s   p50 {:>8.1} µs   p99 {:>8.1} µs", us(pct(&pl, 0.5)), us(pct(&pl, 0.99)));

@@ -9,6 +9,26 @@
 use std::net::SocketAddr;
 
 pub fn serve(addr: SocketAddr, upstream: SocketAddr) -> anyhow::Result<()> {
+    serve_connections(addr, move |client| async move {
+        let Ok(mut client) = tokio::net::TcpStream::from_std(client) else {
+            return;
+        };
+        let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+            return;
+        };
+        let _ = client.set_nodelay(true);
+        let _ = server.set_nodelay(true);
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+    })
+}
+
+/// Serves each connection accepted on `addr` with `relay`, as the proxy serves: one
+/// single-threaded runtime per core, connections dealt out to them in turn by one acceptor.
+pub fn serve_connections<F, Fut>(addr: SocketAddr, relay: F) -> anyhow::Result<()>
+where
+    F: Fn(std::net::TcpStream) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let listener = std::net::TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -19,6 +39,7 @@ pub fn serve(addr: SocketAddr, upstream: SocketAddr) -> anyhow::Result<()> {
     let mut handles = Vec::new();
     for mut handed in receivers {
         let accept = acceptor.take();
+        let relay = relay.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -36,17 +57,7 @@ pub fn serve(addr: SocketAddr, upstream: SocketAddr) -> anyhow::Result<()> {
                     });
                 }
                 while let Some(client) = handed.recv().await {
-                    tokio::spawn(async move {
-                        let Ok(mut client) = tokio::net::TcpStream::from_std(client) else {
-                            return;
-                        };
-                        let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
-                            return;
-                        };
-                        let _ = client.set_nodelay(true);
-                        let _ = server.set_nodelay(true);
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    });
+                    tokio::spawn(relay(client));
                 }
             })
         }));

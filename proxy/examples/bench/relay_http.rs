@@ -1,10 +1,9 @@
 //! The floor under an HTTP proxy built on the proxy's own stack: hyper's HTTP/1.1 server
 //! toward the client and hyper's HTTP/1.1 client toward the upstream, each request passed on
 //! as it came (head and body streamed through) and each answer passed back, with nothing else:
-//! no auth, no routing, no metering, no JSON. Served as the bare relay (`relay.rs`) is: one
-//! single-threaded runtime per core, connections dealt out in turn, and one upstream connection
-//! per client connection. What the proxy costs above this is its own work; what this costs
-//! above the bare relay is what parsing and writing HTTP at both ends costs with hyper.
+//! no auth, no routing, no metering, no JSON. Served as the bare relay (`relay.rs`) is, with
+//! one upstream connection per client connection. What the proxy costs above this is its own
+//! work; what this costs above the bare relay is what HTTP at both ends costs with hyper.
 
 use hyper::body::Incoming;
 use hyper::client::conn::http1 as client;
@@ -16,42 +15,7 @@ use std::sync::Arc;
 type Upstream = Arc<tokio::sync::Mutex<client::SendRequest<Incoming>>>;
 
 pub fn serve(addr: SocketAddr, upstream: SocketAddr) -> anyhow::Result<()> {
-    let listener = std::net::TcpListener::bind(addr)?;
-    listener.set_nonblocking(true)?;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (senders, receivers): (Vec<_>, Vec<_>) = (0..threads)
-        .map(|_| tokio::sync::mpsc::unbounded_channel::<std::net::TcpStream>())
-        .unzip();
-    let mut acceptor = Some((listener, senders));
-    let mut handles = Vec::new();
-    for mut handed in receivers {
-        let accept = acceptor.take();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        handles.push(std::thread::spawn(move || {
-            runtime.block_on(async move {
-                if let Some((listener, senders)) = accept {
-                    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                    tokio::spawn(async move {
-                        for next in (0..senders.len()).cycle() {
-                            let Ok((stream, _)) = listener.accept().await else {
-                                continue;
-                            };
-                            let _ = senders[next].send(stream.into_std().unwrap());
-                        }
-                    });
-                }
-                while let Some(client) = handed.recv().await {
-                    tokio::spawn(relay(client, upstream));
-                }
-            })
-        }));
-    }
-    for h in handles {
-        let _ = h.join();
-    }
-    Ok(())
+    crate::relay::serve_connections(addr, move |client| relay(client, upstream))
 }
 
 async fn relay(client: std::net::TcpStream, upstream: SocketAddr) {

@@ -5,8 +5,8 @@
 //! the delay it adds to each chunk.
 
 use crate::{
-    command_under, cpu_by_thread, cpu_secs, free_addr, http, load, machine_share, machine_ticks,
-    pct, rss_mib, us, wait_ready, Children,
+    command_under, cpu_by_thread, cpu_secs, free_addr, http, load, load_cpu, machine_share,
+    machine_ticks, pct, rss_mib, us, wait_ready, Children,
 };
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
@@ -49,18 +49,10 @@ pub async fn under_load(p: &Peers, direct_s: &[u8], through_s: &[u8], run: Durat
     let secs = run.as_secs_f64();
 
     let cpu = cpu_secs;
-    let u0 = cpu(p.upstream_pid);
-    let (d_rps, dl) = load(p.up, direct_s, 64, None, run).await;
-    let u_cpu = cpu(p.upstream_pid) - u0;
-    let x0 = cpu(p.proxy_pid);
-    let (p_rps, pl) = load(p.px, through_s, 64, None, run).await;
-    let x_cpu = cpu(p.proxy_pid) - x0;
-    let r0 = cpu(p.relay_pid);
-    let (r_rps, rll) = load(p.rl, direct_s, 64, None, run).await;
-    let r_cpu = cpu(p.relay_pid) - r0;
-    let h0 = cpu(p.http_relay_pid);
-    let (h_rps, hl) = load(p.hr, direct_s, 64, None, run).await;
-    let h_cpu = cpu(p.http_relay_pid) - h0;
+    let (d_rps, dl, u_cpu) = load_cpu(p.up, direct_s, p.upstream_pid, None, run).await;
+    let (p_rps, pl, x_cpu) = load_cpu(p.px, through_s, p.proxy_pid, None, run).await;
+    let (r_rps, rll, r_cpu) = load_cpu(p.rl, direct_s, p.relay_pid, None, run).await;
+    let (h_rps, hl, h_cpu) = load_cpu(p.hr, direct_s, p.http_relay_pid, None, run).await;
     // The stream `events_per_stream` read through the proxy, too.
     let mut proxied = pl.len() + 1;
     println!(
@@ -98,13 +90,9 @@ pub async fn under_load(p: &Peers, direct_s: &[u8], through_s: &[u8], run: Durat
     let (p_rate, pl) = load(p.px, through_s, 64, Some(rate), run).await;
     let (x_cpu, by1) = (cpu(p.proxy_pid) - x0, cpu_by_thread(p.proxy_pid));
     let t2 = machine_ticks();
-    let r0 = cpu(p.relay_pid);
-    let (r_rate, rll) = load(p.rl, direct_s, 64, Some(rate), run).await;
-    let r_cpu = cpu(p.relay_pid) - r0;
+    let (r_rate, rll, r_cpu) = load_cpu(p.rl, direct_s, p.relay_pid, Some(rate), run).await;
     let t3 = machine_ticks();
-    let h0 = cpu(p.http_relay_pid);
-    let (h_rate, hl) = load(p.hr, direct_s, 64, Some(rate), run).await;
-    let h_cpu = cpu(p.http_relay_pid) - h0;
+    let (h_rate, hl, h_cpu) = load_cpu(p.hr, direct_s, p.http_relay_pid, Some(rate), run).await;
     proxied += pl.len();
     println!("\nstreaming, 64 connections at a steady {rate:.0} streams/s in all, {secs:.0} s each (whole-stream latency)");
     row("direct", d_rate, &dl);
