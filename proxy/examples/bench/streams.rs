@@ -246,42 +246,39 @@ pub async fn realistic(
     // Memory sampled while every stream is open, half-way through.
     let half = cadence * ticks / 2;
     let sampler = rss_after(proxy_pid, half);
-    let x0 = cpu_secs(proxy_pid);
     let started = Instant::now();
-    let through = crate::ticker::read_streams(
+    let (through, x_cpu) = streams_cpu(
         px,
         request(px, "/v1/chat/completions", key),
+        proxy_pid,
         streams,
         cadence,
     )
     .await;
     let took = started.elapsed();
-    let x_cpu = cpu_secs(proxy_pid) - x0;
     let rss_open = sampler.join().unwrap_or_default();
     let (_, rss_peak) = rss_mib(proxy_pid);
 
     let (relay_idle, _) = rss_mib(relay_pid);
     let relay_sampler = rss_after(relay_pid, half);
-    let r0 = cpu_secs(relay_pid);
-    let relayed = crate::ticker::read_streams(
+    let (relayed, r_cpu) = streams_cpu(
         rl,
         request(rl, "/openai/v1/chat/completions", "sk"),
+        relay_pid,
         streams,
         cadence,
     )
     .await;
-    let r_cpu = cpu_secs(relay_pid) - r0;
     let relay_open = relay_sampler.join().unwrap_or_default();
 
-    let h0 = cpu_secs(http_relay_pid);
-    let http_relayed = crate::ticker::read_streams(
+    let (http_relayed, h_cpu) = streams_cpu(
         hr,
         request(hr, "/openai/v1/chat/completions", "sk"),
+        http_relay_pid,
         streams,
         cadence,
     )
     .await;
-    let h_cpu = cpu_secs(http_relay_pid) - h0;
 
     // The CPUs online, not this thread's: it is pinned to one by now.
     // SAFETY: sysconf only reads a system setting.
@@ -338,6 +335,19 @@ pub async fn realistic(
         (relay_open - relay_idle) * 1024.0 / streams.max(1) as f64,
     );
     Ok(streams)
+}
+
+/// `streams` streams read through `addr`, with the CPU seconds process `pid` spent meanwhile.
+async fn streams_cpu(
+    addr: SocketAddr,
+    request: Vec<u8>,
+    pid: u32,
+    streams: usize,
+    cadence: Duration,
+) -> (crate::ticker::Seen, f64) {
+    let before = cpu_secs(pid);
+    let seen = crate::ticker::read_streams(addr, request, streams, cadence).await;
+    (seen, cpu_secs(pid) - before)
 }
 
 /// `pid`'s RSS (MiB) read `after` from now, on a thread of its own.
