@@ -443,3 +443,70 @@ async fn a_progress_row_leaves_its_connection_committing_durably() {
     one.close().await;
     db.drop().await;
 }
+
+/// Marking an identity `provisioning` reads, in the same statement, what its resources are
+/// named by; an identity that does not exist gives nothing and no step rows.
+#[tokio::test(flavor = "multi_thread")]
+async fn marking_provisioning_reads_the_identity_and_changes_nothing_for_a_missing_one() {
+    let db = common::db::TestDb::new().await;
+    let user = uuid::Uuid::now_v7();
+    let email = domain::Email::parse("mark@example.com").unwrap();
+    db::users::insert(&db.pool, user, &email, "x", None)
+        .await
+        .unwrap();
+    let identity = db::identities::begin_provisioning(&db.pool, user, "basic")
+        .await
+        .unwrap()
+        .identity;
+    let steps = ["workspace_user", "credentials"];
+    let marked = db::identities::mark_provisioning(&db.pool, identity.id, &steps)
+        .await
+        .unwrap();
+    assert_eq!(
+        marked,
+        Some((identity.short_id.clone(), identity.generation))
+    );
+    let rows = db::identities::steps(&db.pool, identity.id).await.unwrap();
+    let names: Vec<&str> = rows.iter().map(|s| s.step.as_str()).collect();
+    assert_eq!(names, steps);
+    assert!(rows
+        .iter()
+        .all(|s| s.status == db::status::StepStatus::Pending));
+
+    let missing = uuid::Uuid::now_v7();
+    let marked = db::identities::mark_provisioning(&db.pool, missing, &steps)
+        .await
+        .unwrap();
+    assert_eq!(marked, None);
+    assert!(db::identities::steps(&db.pool, missing)
+        .await
+        .unwrap()
+        .is_empty());
+    db.drop().await;
+}
+
+/// A provisioning whose identity is gone by the time it runs fails with that reason and buys
+/// nothing from any provider.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provisioning_for_an_identity_that_is_gone_fails_and_creates_nothing() {
+    let stack = Stack::start(&[]).await;
+    let (identity, user) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let res = stack
+        .http
+        .post(format!(
+            "{}/ProvisionIdentity/{identity}-g0/run",
+            stack.restate().ingress
+        ))
+        .json(&json!({"identity_id": identity, "user_id": user, "plan": "basic"}))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let body = res.text().await.unwrap();
+    assert!(!status.is_success(), "{status}: {body}");
+    assert!(body.contains("identity does not exist"), "{status}: {body}");
+    let resources = stack.sandbox.resources().await;
+    assert_eq!(resources["google"]["users"], json!([]), "{resources}");
+    assert_eq!(resources["telnyx"]["numbers"], json!([]), "{resources}");
+    stack.stop().await;
+}
