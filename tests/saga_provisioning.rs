@@ -381,22 +381,26 @@ async fn a_second_number_bought_under_the_reference_is_released() {
     stack.stop().await;
 }
 
+/// A new user's identity, pending, in `db`.
+async fn pending_identity(db: &common::db::TestDb, email: &str) -> db::identities::Identity {
+    let user = uuid::Uuid::now_v7();
+    let email = domain::Email::parse(email).unwrap();
+    db::users::insert(&db.pool, user, &email, "x", None)
+        .await
+        .unwrap();
+    db::identities::begin_provisioning(&db.pool, user, "basic")
+        .await
+        .unwrap()
+        .identity
+}
+
 /// A step's progress commits without waiting for the disk, and only it: the setting ends with
 /// its own transaction, so whatever the same connection writes next (a step's data, the
 /// status) waits for the disk as before.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_progress_row_leaves_its_connection_committing_durably() {
     let db = common::db::TestDb::new().await;
-    let user = uuid::Uuid::now_v7();
-    let email = domain::Email::parse("progress@example.com").unwrap();
-    db::users::insert(&db.pool, user, &email, "x", None)
-        .await
-        .unwrap();
-    let id = db::identities::begin_provisioning(&db.pool, user, "basic")
-        .await
-        .unwrap()
-        .identity
-        .id;
+    let id = pending_identity(&db, "progress@example.com").await.id;
     // One connection: the statements below run where the progress row was written.
     let one = sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
@@ -449,15 +453,7 @@ async fn a_progress_row_leaves_its_connection_committing_durably() {
 #[tokio::test(flavor = "multi_thread")]
 async fn marking_provisioning_reads_the_identity_and_changes_nothing_for_a_missing_one() {
     let db = common::db::TestDb::new().await;
-    let user = uuid::Uuid::now_v7();
-    let email = domain::Email::parse("mark@example.com").unwrap();
-    db::users::insert(&db.pool, user, &email, "x", None)
-        .await
-        .unwrap();
-    let identity = db::identities::begin_provisioning(&db.pool, user, "basic")
-        .await
-        .unwrap()
-        .identity;
+    let identity = pending_identity(&db, "mark@example.com").await;
     let steps = ["workspace_user", "credentials"];
     let marked = db::identities::mark_provisioning(&db.pool, identity.id, &steps)
         .await
