@@ -48,10 +48,10 @@ fn epoch_ms() -> f64 {
         * 1000.0
 }
 
-/// ProvisionIdentity's `ctx.run`s: "mark provisioning" (which also reads the identity), then
-/// the six steps whose progress rows the gaps are measured between.
-const FLOOR_STEPS: usize = 7;
-const FIRST_MEASURED: usize = 1;
+/// ProvisionIdentity's `ctx.run`s: "mark provisioning", "load identity", then the six steps
+/// whose progress rows the gaps are measured between.
+const FLOOR_STEPS: usize = 8;
+const FIRST_MEASURED: usize = 2;
 
 /// (workflow key, step index, started, finished), ms since the epoch.
 type StepTimes = Vec<(String, usize, f64, f64)>;
@@ -486,6 +486,7 @@ async fn bench_provisioning() {
     );
     println!("  by transition, ms    (ours p50/p99 | floor p50/p99; before `activate` ours also sends Signal's registration)");
     let names = [
+        "",
         "",
         "",
         "credentials",

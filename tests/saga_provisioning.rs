@@ -448,39 +448,6 @@ async fn a_progress_row_leaves_its_connection_committing_durably() {
     db.drop().await;
 }
 
-/// Marking an identity `provisioning` reads, in the same statement, what its resources are
-/// named by; an identity that does not exist gives nothing and no step rows.
-#[tokio::test(flavor = "multi_thread")]
-async fn marking_provisioning_reads_the_identity_and_changes_nothing_for_a_missing_one() {
-    let db = common::db::TestDb::new().await;
-    let identity = pending_identity(&db, "mark@example.com").await;
-    let steps = ["workspace_user", "credentials"];
-    let marked = db::identities::mark_provisioning(&db.pool, identity.id, &steps)
-        .await
-        .unwrap();
-    assert_eq!(
-        marked,
-        Some((identity.short_id.clone(), identity.generation))
-    );
-    let rows = db::identities::steps(&db.pool, identity.id).await.unwrap();
-    let names: Vec<&str> = rows.iter().map(|s| s.step.as_str()).collect();
-    assert_eq!(names, steps);
-    assert!(rows
-        .iter()
-        .all(|s| s.status == db::status::StepStatus::Pending));
-
-    let missing = uuid::Uuid::now_v7();
-    let marked = db::identities::mark_provisioning(&db.pool, missing, &steps)
-        .await
-        .unwrap();
-    assert_eq!(marked, None);
-    assert!(db::identities::steps(&db.pool, missing)
-        .await
-        .unwrap()
-        .is_empty());
-    db.drop().await;
-}
-
 /// A provisioning whose identity is gone by the time it runs fails with that reason and buys
 /// nothing from any provider.
 #[tokio::test(flavor = "multi_thread")]

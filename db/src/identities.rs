@@ -260,34 +260,31 @@ pub struct Step {
 
 /// Marks the identity `provisioning` and `steps` (in order) `pending`, as `set_status` and
 /// `record_step` would, in one statement: one round trip and one commit instead of one per row.
-/// Returns what the saga names its resources by (`short_id`, `generation`), read in the same
-/// statement; `None`, and nothing changed, for an identity that does not exist.
+/// An identity that does not exist changes nothing.
 pub async fn mark_provisioning(
     pool: &PgPool,
     identity_id: Uuid,
     steps: &[&str],
-) -> Result<Option<(String, i32)>, sqlx::Error> {
+) -> Result<(), sqlx::Error> {
     let positions: Vec<i32> = (0..steps.len() as i32).collect();
-    // A data-modifying `WITH` runs whether or not the outer query reads it.
-    sqlx::query_as(
+    sqlx::query(
         "WITH identity AS (
             UPDATE identities SET status = $4, failure_reason = NULL, updated_at = now()
-            WHERE id = $1 RETURNING id, short_id, generation),
-         steps AS (
-            INSERT INTO provisioning_steps (identity_id, step, position, status, attempts)
-            SELECT identity.id, s.step, s.position, $5, 0
-            FROM identity, unnest($2::text[], $3::int4[]) AS s(step, position)
-            ON CONFLICT (identity_id, step) DO UPDATE SET
-               status = EXCLUDED.status, detail = NULL, finished_at = NULL)
-         SELECT short_id, generation FROM identity",
+            WHERE id = $1 RETURNING id)
+         INSERT INTO provisioning_steps (identity_id, step, position, status, attempts)
+         SELECT identity.id, s.step, s.position, $5, 0
+         FROM identity, unnest($2::text[], $3::int4[]) AS s(step, position)
+         ON CONFLICT (identity_id, step) DO UPDATE SET
+            status = EXCLUDED.status, detail = NULL, finished_at = NULL",
     )
     .bind(identity_id)
     .bind(steps)
     .bind(&positions)
     .bind(IdentityStatus::Provisioning)
     .bind(StepStatus::Pending)
-    .fetch_optional(pool)
-    .await
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// The upsert of one step's state from `$1`–`$6` (identity, step, position, status, detail,

@@ -212,25 +212,19 @@ impl ProvisionIdentity {
         let id = req.identity_id;
 
         // A cancel this early still ends the identity `failed` below, never `provisioning`.
-        // The same statement reads what the steps name resources by: one journal entry and
-        // one round trip to Postgres fewer than a separate read.
         let mut cancelled_early = false;
-        let target = must_finish(&ctx, "mark provisioning", &mut cancelled_early, || {
+        must_finish(&ctx, "mark provisioning", &mut cancelled_early, || {
             let deps = deps.clone();
             async move {
                 let steps = Step::ALL.map(Step::id);
-                let marked = db::identities::mark_provisioning(&deps.pool, id, &steps)
+                db::identities::mark_provisioning(&deps.pool, id, &steps)
                     .await
                     .map_err(fail)?;
                 crate::metrics::provisioning_started();
-                Ok(Json(marked.map(|(short_id, generation)| Target {
-                    short_id,
-                    generation,
-                })))
+                Ok(())
             }
         })
-        .await?
-        .into_inner();
+        .await?;
         ctx.set(PROGRESS_KEY, "provisioning".to_string());
 
         let mut saga = Saga {
@@ -239,10 +233,10 @@ impl ProvisionIdentity {
             identity: id,
             compensations: Vec::new(),
         };
-        let provisioned = match target {
-            _ if cancelled_early => Err(TerminalError::new_with_code(409, "cancelled")),
-            None => Err(TerminalError::new("identity does not exist")),
-            Some(target) => provision(&mut saga, &req, target).await,
+        let provisioned = if cancelled_early {
+            Err(TerminalError::new_with_code(409, "cancelled"))
+        } else {
+            provision(&mut saga, &req).await
         };
         let failure = match provisioned {
             Ok(outcome) => {
@@ -280,9 +274,9 @@ impl ProvisionIdentity {
 async fn provision(
     saga: &mut Saga<'_, '_>,
     req: &ProvisionRequest,
-    target: Target,
 ) -> Result<ProvisionOutcome, TerminalError> {
     let (id, user_id) = (req.identity_id, req.user_id);
+    let target = load_target(saga, id).await?;
     let email = saga.deps.google.workspace_address(&target.short_id);
     let reference = contract::identity_key(id, target.generation);
     let owner = user_id.to_string();
@@ -333,6 +327,24 @@ async fn provision(
         email: Some(email),
         phone: Some(number.e164),
     })
+}
+
+async fn load_target(saga: &Saga<'_, '_>, id: Uuid) -> Result<Target, TerminalError> {
+    let deps = saga.deps.clone();
+    let target = saga
+        .ctx
+        .run(|| async move {
+            let i = db::identities::find(&deps.pool, id).await.map_err(fail)?;
+            let i = i.ok_or_else(|| TerminalError::new("identity does not exist"))?;
+            Ok(Json(Target {
+                short_id: i.short_id,
+                generation: i.generation,
+            }))
+        })
+        .name("load identity")
+        .retry_policy(until_done())
+        .await?;
+    Ok(target.into_inner())
 }
 
 /// The Workspace user to create; its password is derived from `password_purpose` whenever it is
