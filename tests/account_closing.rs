@@ -443,6 +443,35 @@ async fn closing_ends_access_at_once_bills_once_deprovisions_and_erases_after_re
         (account_status(&stack, o.user).await == "closed").then_some(())
     })
     .await;
+    // What a closing in flight replays, pinned (see tests/journal_shapes.rs): a closing waits
+    // out the account's retention, a month in production, across deploys.
+    let user_key = o.user.to_string();
+    stack
+        .wait_invocation_status("CloseAccount", &user_key, "completed")
+        .await;
+    let journal = common::journal::commands(stack.restate(), "CloseAccount", Some(&user_key)).await;
+    let cancel = format!("Run: cancel subscription {sub}");
+    let pinned = [
+        "Input",
+        "Run: end access",
+        "Call UsageSync/sync",
+        "Call UsageSync/sync",
+        &cancel,
+        "OneWayCall DeprovisionIdentity/run",
+        "AttachInvocation",
+        "Run: read the clock (1)",
+        "Sleep",
+        "Run: erase personal data",
+        "Output",
+    ];
+    // Where deprovisioning outlasted the account's retention (a slow machine), the clock read
+    // after it is already past the deadline and the workflow does not sleep.
+    let without_sleep: Vec<&str> = pinned.iter().copied().filter(|c| *c != "Sleep").collect();
+    let pinned = match journal.iter().any(|c| c == "Sleep") {
+        true => &pinned[..],
+        false => &without_sleep[..],
+    };
+    common::journal::assert_pinned("CloseAccount", &journal, pinned);
     let (email, name, hash): (String, Option<String>, String) =
         sqlx::query_as("SELECT email, name, password_hash FROM users WHERE id = $1")
             .bind(o.user)

@@ -3,14 +3,15 @@
 //! files register the workflows at a fixed address (`force`), so a change to this sequence
 //! breaks every invocation in flight at the deploy (a journal mismatch: retried, then paused).
 //! Such a change may be right; it must then be deployed beside the old code
-//! (docs/operations.md §12). This test makes it a deliberate one: it fails until the list
-//! below is updated with it.
+//! (docs/operations.md §12). These lists make it a deliberate one: the suite fails until they
+//! are updated with it. CloseAccount, which waits out the account's retention, is pinned where
+//! its whole run is: `account_closing::closing_ends_access_at_once_bills_once_deprovisions_and_erases_after_retention`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
+use common::journal::{assert_pinned, commands};
 use common::stack::Stack;
-use serde_json::Value;
 use std::time::Duration;
 
 const PROVISION_IDENTITY: &[&str] = &[
@@ -59,75 +60,6 @@ const DEPROVISION_IDENTITY: &[&str] = &[
     "Output",
 ];
 
-/// The commands of `service`'s `run` journal (notifications left out: where they fall depends
-/// on timing, not on the code), each with what a replay compares: a step's name, a state key
-/// and the value written (text), a promise's key, a call's target.
-async fn commands(stack: &Stack, service: &str) -> Vec<String> {
-    let rows = stack
-        .restate()
-        .query(&format!(
-            "SELECT j.index, j.entry_json FROM sys_journal j
-             JOIN sys_invocation i ON i.id = j.id
-             WHERE i.target_service_name = '{service}' AND i.target_handler_name = 'run'
-             ORDER BY j.index"
-        ))
-        .await;
-    rows.iter()
-        .filter_map(|r| {
-            let entry: Value = serde_json::from_str(r["entry_json"].as_str()?).ok()?;
-            let (kind, fields) = entry["Command"].as_object()?.iter().next()?;
-            Some(describe(kind, fields))
-        })
-        .collect()
-}
-
-fn describe(kind: &str, fields: &Value) -> String {
-    let text = |f: &str| fields[f].as_str().unwrap_or_default().to_owned();
-    match kind {
-        "Run" => format!("Run: {}", text("name")),
-        "SetState" => {
-            let bytes: Vec<u8> = fields["value"]
-                .as_array()
-                .map(|v| {
-                    v.iter()
-                        .filter_map(|b| b.as_u64())
-                        .map(|b| b as u8)
-                        .collect()
-                })
-                .unwrap_or_default();
-            format!(
-                "SetState {} = {}",
-                text("key"),
-                String::from_utf8_lossy(&bytes)
-            )
-        }
-        "GetPromise" | "PeekPromise" | "CompletePromise" => format!("{kind} {}", text("key")),
-        "OneWayCall" | "Call" => {
-            let target = fields["request"]["invocation_target"]
-                .as_object()
-                .and_then(|t| t.values().next())
-                .cloned()
-                .unwrap_or_default();
-            let (name, handler) = (&target["name"], &target["handler"]);
-            format!(
-                "{kind} {}/{}",
-                name.as_str().unwrap_or_default(),
-                handler.as_str().unwrap_or_default()
-            )
-        }
-        _ => kind.to_owned(),
-    }
-}
-
-fn assert_pinned(service: &str, got: &[String], pinned: &[&str]) {
-    assert_eq!(
-        got, pinned,
-        "{service}'s journal changed. Invocations in flight at a deploy replay the old one: \
-         deploy this change beside the old workflows process (docs/operations.md §12), then \
-         pin the new sequence here."
-    );
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_long_lived_workflows_journal_what_in_flight_invocations_replay() {
     let stack = Stack::start(&[("DEPROVISION_RETENTION_SECS", "1")]).await;
@@ -161,7 +93,11 @@ async fn the_long_lived_workflows_journal_what_in_flight_invocations_replay() {
         ("SignalRegistration", SIGNAL_REGISTRATION),
         ("DeprovisionIdentity", DEPROVISION_IDENTITY),
     ] {
-        assert_pinned(service, &commands(&stack, service).await, pinned);
+        assert_pinned(
+            service,
+            &commands(stack.restate(), service, None).await,
+            pinned,
+        );
     }
     stack.stop().await;
 }

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod comms;
 pub mod db;
 pub mod dev;
+pub mod journal;
 pub mod ports;
 pub mod process;
 pub mod restate;
