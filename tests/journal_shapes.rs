@@ -12,6 +12,7 @@ mod common;
 
 use common::journal::{assert_pinned, commands};
 use common::stack::Stack;
+use serde_json::json;
 use std::time::Duration;
 
 const PROVISION_IDENTITY: &[&str] = &[
@@ -99,5 +100,52 @@ async fn the_long_lived_workflows_journal_what_in_flight_invocations_replay() {
             pinned,
         );
     }
+    stack.stop().await;
+}
+
+/// A provisioning that fails at its number and rolls back: what its compensations journal
+/// (an undo is retried for up to half an hour against a provider that is down, so a rollback
+/// too can be in flight at a deploy).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provisioning_rolled_back_journals_its_compensations_in_reverse() {
+    let stack = Stack::start(&[]).await;
+    stack
+        .sandbox
+        .fault(
+            json!({"provider": "telnyx", "route": "/v2/number_orders", "method": "POST",
+                      "kind": "status", "status": 400}),
+        )
+        .await;
+    let user = stack.user("rollback@example.com").await;
+    stack.provision(user).await;
+    let identity = stack
+        .wait_status(user, &["failed"], Duration::from_secs(30))
+        .await;
+    let key = format!("{}-g{}", identity.id, identity.generation);
+    stack
+        .wait_invocation_status("ProvisionIdentity", &key, "completed")
+        .await;
+    let got = commands(stack.restate(), "ProvisionIdentity", Some(&key)).await;
+    let release = format!("Run: compensate: release phone number ordered under {key}");
+    let delete = format!(
+        "Run: compensate: delete workspace user dex-{}@poindexter.ai",
+        identity.short_id
+    );
+    let pinned = [
+        "Input",
+        "Run: mark provisioning",
+        "SetState progress = \"provisioning\"",
+        "Run: load identity",
+        "Run: create workspace user",
+        "Run: store credentials",
+        "Run: order phone number",
+        "SetState progress = \"compensating\"",
+        &release,
+        &delete,
+        "Run: mark failed",
+        "SetState progress = \"failed\"",
+        "Output",
+    ];
+    assert_pinned("ProvisionIdentity (rolled back)", &got, &pinned);
     stack.stop().await;
 }
