@@ -60,9 +60,32 @@ pub async fn create_and_migrate(url: &str) -> Result<PgPool, sqlx::Error> {
     Ok(pool)
 }
 
-/// Drops a database (tests clean up after themselves).
+/// Drops a database (tests clean up after themselves), whoever is still connected. New sessions
+/// are refused first: `WITH (FORCE)` alone ends the sessions it finds, and a pool that
+/// reconnects in between (a task of a test's api still running) made the drop fail, "being
+/// accessed by other users". A database that does not exist is already dropped.
 pub async fn drop_database(url: &str) -> Result<(), sqlx::Error> {
-    Postgres::force_drop_database(url).await
+    use sqlx::{ConnectOptions, Connection};
+    let options = PgConnectOptions::from_str(url)?;
+    let Some(name) = options.get_database().map(str::to_owned) else {
+        return Err(sqlx::Error::Configuration("no database named".into()));
+    };
+    let mut admin = options.database("postgres").connect().await?;
+    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+    let refused = sqlx::query(&format!("ALTER DATABASE {quoted} ALLOW_CONNECTIONS false"))
+        .execute(&mut admin)
+        .await;
+    let dropped = match refused {
+        // 3D000: no such database.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") => Ok(()),
+        Err(e) => Err(e),
+        Ok(_) => sqlx::query(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+            .map(|_| ()),
+    };
+    admin.close().await?;
+    dropped
 }
 
 /// True when Postgres answers a trivial query.
