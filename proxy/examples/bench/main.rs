@@ -176,6 +176,23 @@ pub fn free_addr() -> SocketAddr {
         .unwrap()
 }
 
+/// Starts a relay of this benchmark (`kind`: "relay" or "relay-http") on `listen` in front of
+/// `upstream`, and waits until the upstream's health check answers through it.
+pub fn start_relay(
+    mut cmd: Command,
+    kind: &str,
+    listen: SocketAddr,
+    upstream: SocketAddr,
+) -> std::io::Result<Child> {
+    let child = cmd
+        .arg(kind)
+        .arg(listen.to_string())
+        .arg(upstream.to_string())
+        .spawn()?;
+    wait_ready(listen, "/healthz");
+    Ok(child)
+}
+
 pub fn wait_ready(addr: SocketAddr, path: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
@@ -489,26 +506,16 @@ fn bench() -> anyhow::Result<()> {
     );
     wait_ready(px, "/readyz");
     let rl = free_addr();
-    children.0.push(
-        Command::new(&exe)
-            .arg("relay")
-            .arg(rl.to_string())
-            .arg(up.to_string())
-            .spawn()?,
-    );
-    // Through the relay, to the upstream's health check.
-    wait_ready(rl, "/healthz");
+    children
+        .0
+        .push(start_relay(Command::new(&exe), "relay", rl, up)?);
     let hr = free_addr();
     // BENCH_HTTP_RELAY_UNDER: as BENCH_PROXY_UNDER, for the HTTP relay (the same requests go
     // through both, so their counts compare).
-    children.0.push(
-        command_under("BENCH_HTTP_RELAY_UNDER", &exe)
-            .arg("relay-http")
-            .arg(hr.to_string())
-            .arg(up.to_string())
-            .spawn()?,
-    );
-    wait_ready(hr, "/healthz");
+    let http_relay = command_under("BENCH_HTTP_RELAY_UNDER", &exe);
+    children
+        .0
+        .push(start_relay(http_relay, "relay-http", hr, up)?);
     // After spawning the proxy and the relay, which would inherit the mask.
     pin_to_cpu(0);
     let proxy_pid = children.0[1].id();

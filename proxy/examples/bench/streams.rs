@@ -6,7 +6,7 @@
 
 use crate::{
     command_under, cpu_by_thread, cpu_secs, free_addr, http, load, load_cpu, machine_share,
-    machine_ticks, pct, rss_mib, us, wait_ready, Children,
+    machine_ticks, pct, rss_mib, start_relay, us, wait_ready, Children,
 };
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
@@ -210,20 +210,11 @@ pub async fn realistic(
             .spawn()?,
     );
     wait_ready(px, "/readyz");
-    children.0.push(
-        on_cpus(Command::new(exe).arg("relay"), None)
-            .arg(rl.to_string())
-            .arg(tk.to_string())
-            .spawn()?,
-    );
-    wait_ready(rl, "/healthz");
-    children.0.push(
-        on_cpus(Command::new(exe).arg("relay-http"), None)
-            .arg(hr.to_string())
-            .arg(tk.to_string())
-            .spawn()?,
-    );
-    wait_ready(hr, "/healthz");
+    for (kind, listen) in [("relay", rl), ("relay-http", hr)] {
+        let mut relay = Command::new(exe);
+        on_cpus(&mut relay, None);
+        children.0.push(start_relay(relay, kind, listen, tk)?);
+    }
     let (proxy_pid, relay_pid) = (children.0[1].id(), children.0[2].id());
     let http_relay_pid = children.0[3].id();
     let body = r#"{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Say hello"}]}"#;
