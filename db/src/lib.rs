@@ -32,8 +32,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 /// A pool that fails fast when the database is down instead of hanging the caller.
 pub async fn connect(url: &str) -> Result<PgPool, sqlx::Error> {
     let options = PgConnectOptions::from_str(url)?.application_name("poindexter");
-    PgPoolOptions::new()
-        .max_connections(16)
+    pool_options(PING_IF_IDLE_FOR)
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options)
         .await
@@ -43,10 +42,33 @@ pub async fn connect(url: &str) -> Result<PgPool, sqlx::Error> {
 /// report it through `/readyz`.
 pub fn connect_lazy(url: &str) -> Result<PgPool, sqlx::Error> {
     let options = PgConnectOptions::from_str(url)?.application_name("poindexter");
-    Ok(PgPoolOptions::new()
-        .max_connections(16)
+    Ok(pool_options(PING_IF_IDLE_FOR)
         .acquire_timeout(Duration::from_secs(3))
         .connect_lazy_with(options))
+}
+
+/// A pooled connection idle at least this long is checked with a round trip before it is lent.
+pub const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
+/// Sixteen connections; one idle for `ping_if_idle_for` or more is pinged before it is lent,
+/// and replaced if it does not answer (Postgres restarted, a backend was terminated). sqlx's
+/// default pings every connection it lends: a round trip before each use, on top of the one it
+/// makes when the connection comes back (which stays: it flushes what a cancelled query left
+/// and proves the connection alive then). Under load that first ping was one of a statement's
+/// three round trips. A connection that came back under a second ago was alive then; one that
+/// outlived a restart has idled through the restart, so it is still checked.
+pub fn pool_options(ping_if_idle_for: Duration) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(16)
+        .test_before_acquire(false)
+        .before_acquire(move |conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= ping_if_idle_for {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// Creates the database if it does not exist, then applies every pending migration.
