@@ -385,6 +385,21 @@ pub fn cpu_secs(pid: u32) -> f64 {
     }
 }
 
+/// How many times the process's threads were put on a CPU (schedstat's third field, summed):
+/// at a low rate, each is a wake-up from sleep, and what it costs beyond the work depends on
+/// the machine (an idle virtual CPU woken by its host, cold caches).
+pub fn on_cpu_times(pid: u32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| {
+            tasks
+                .filter_map(|t| t.ok())
+                .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+                .filter_map(|s| s.split_whitespace().nth(2)?.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 /// Nanoseconds on a CPU by thread name, digits dropped (`serve-0` and `serve-1` count as
 /// `serve-`): where a process's CPU goes, serving or its background work.
 pub fn cpu_by_thread(pid: u32) -> std::collections::BTreeMap<String, f64> {

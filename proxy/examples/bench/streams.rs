@@ -6,7 +6,7 @@
 
 use crate::{
     command_under, cpu_by_thread, cpu_secs, free_addr, http, load, load_cpu, machine_share,
-    machine_ticks, pct, rss_mib, start_relay, us, wait_ready, Children,
+    machine_ticks, on_cpu_times, pct, rss_mib, start_relay, us, wait_ready, Children,
 };
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
@@ -87,12 +87,18 @@ pub async fn under_load(p: &Peers, direct_s: &[u8], through_s: &[u8], run: Durat
     let (d_rate, dl) = load(p.up, direct_s, 64, Some(rate), run).await;
     let t1 = machine_ticks();
     let (x0, by0) = (cpu(p.proxy_pid), cpu_by_thread(p.proxy_pid));
+    let x_on = on_cpu_times(p.proxy_pid);
     let (p_rate, pl) = load(p.px, through_s, 64, Some(rate), run).await;
     let (x_cpu, by1) = (cpu(p.proxy_pid) - x0, cpu_by_thread(p.proxy_pid));
+    let x_on = on_cpu_times(p.proxy_pid) - x_on;
     let t2 = machine_ticks();
+    let r_on = on_cpu_times(p.relay_pid);
     let (r_rate, rll, r_cpu) = load_cpu(p.rl, direct_s, p.relay_pid, Some(rate), run).await;
+    let r_on = on_cpu_times(p.relay_pid) - r_on;
     let t3 = machine_ticks();
+    let h_on = on_cpu_times(p.http_relay_pid);
     let (h_rate, hl, h_cpu) = load_cpu(p.hr, direct_s, p.http_relay_pid, Some(rate), run).await;
+    let h_on = on_cpu_times(p.http_relay_pid) - h_on;
     proxied += pl.len();
     println!("\nstreaming, 64 connections at a steady {rate:.0} streams/s in all, {secs:.0} s each (whole-stream latency)");
     row("direct", d_rate, &dl);
@@ -126,6 +132,13 @@ pub async fn under_load(p: &Peers, direct_s: &[u8], through_s: &[u8], run: Durat
     println!(
         "  the proxy's CPU per streamed request by thread: {}",
         split.join(", ")
+    );
+    let times = |n: u64, streams: usize| n as f64 / streams.max(1) as f64;
+    println!(
+        "  times a thread was put on a CPU, a stream: proxy {:.2}, bare relay {:.2}, HTTP relay {:.2}",
+        times(x_on, pl.len()),
+        times(r_on, rll.len()),
+        times(h_on, hl.len())
     );
     println!(
         "  all cores: direct {}; through proxy {}; bare relay {}",
