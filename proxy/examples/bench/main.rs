@@ -369,35 +369,32 @@ pub fn rss_mib(pid: u32) -> (f64, f64) {
 
 /// CPU seconds (user + system) a process has used so far.
 pub fn cpu_secs(pid: u32) -> f64 {
-    // Nanoseconds on a CPU, summed over the process's threads (schedstat's first field): the
-    // clock ticks of /proc/<pid>/stat are 10 ms, too coarse for a few seconds of a busy run.
-    // Every process measured here keeps its threads for its whole life.
-    let on_cpu = std::fs::read_dir(format!("/proc/{pid}/task")).map(|tasks| {
-        tasks
-            .filter_map(|t| t.ok())
-            .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-            .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-            .sum::<u64>()
-    });
-    match on_cpu {
-        Ok(ns) if ns > 0 => ns as f64 / 1e9,
+    // Nanoseconds on a CPU (schedstat's first field): the clock ticks of /proc/<pid>/stat are
+    // 10 ms, too coarse for a few seconds of a busy run.
+    match schedstat_sum(pid, 0) {
+        Some(ns) if ns > 0 => ns as f64 / 1e9,
         _ => cpu_ticks_secs(pid),
     }
 }
 
-/// How many times the process's threads were put on a CPU (schedstat's third field, summed):
-/// at a low rate, each is a wake-up from sleep, and what it costs beyond the work depends on
-/// the machine (an idle virtual CPU woken by its host, cold caches).
+/// How many times the process's threads were put on a CPU (schedstat's third field): at a low
+/// rate, each is a wake-up from sleep, and what it costs beyond the work depends on the
+/// machine (an idle virtual CPU woken by its host, cold caches).
 pub fn on_cpu_times(pid: u32) -> u64 {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|tasks| {
-            tasks
-                .filter_map(|t| t.ok())
-                .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-                .filter_map(|s| s.split_whitespace().nth(2)?.parse::<u64>().ok())
-                .sum()
-        })
-        .unwrap_or(0)
+    schedstat_sum(pid, 2).unwrap_or(0)
+}
+
+/// Field `field` of /proc/<pid>/task/*/schedstat summed over the process's threads. Every
+/// process measured here keeps its threads for its whole life.
+fn schedstat_sum(pid: u32, field: usize) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    Some(
+        tasks
+            .filter_map(|t| t.ok())
+            .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+            .filter_map(|s| s.split_whitespace().nth(field)?.parse::<u64>().ok())
+            .sum(),
+    )
 }
 
 /// Nanoseconds on a CPU by thread name, digits dropped (`serve-0` and `serve-1` count as
