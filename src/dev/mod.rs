@@ -120,8 +120,15 @@ async fn run(restate_nodes: usize) -> anyhow::Result<()> {
     let workflows_url = format!("http://{}", config.workflows_addr);
     let setup = async {
         if nodes.is_some() {
-            say("waiting until every Restate partition has a leader");
-            cluster::wait_every_partition_led(
+            say("waiting until every Restate partition has its replicas and a leader");
+            let node_urls: Vec<String> = nodes
+                .iter()
+                .flatten()
+                .map(cluster::Node::node_url)
+                .collect();
+            cluster::wait_settled(
+                &root.join(restate::CTL_BIN),
+                &node_urls,
                 &config.restate_admin_urls,
                 std::time::Duration::from_secs(120),
             )

@@ -9,12 +9,15 @@ use std::time::Duration;
 pub const SERVER_BIN: &str =
     "tools/node_modules/@restatedev/restate-server-linux-x64/bin/restate-server";
 
+/// restatectl, from the same install: dev reads a cluster's placement with it.
+pub const CTL_BIN: &str = "tools/node_modules/@restatedev/restatectl-linux-x64/bin/restatectl";
+
 pub async fn ensure_installed(root: &Path) -> anyhow::Result<PathBuf> {
     let bin = root.join(SERVER_BIN);
-    if bin.is_file() {
+    if bin.is_file() && root.join(CTL_BIN).is_file() {
         return Ok(bin);
     }
-    super::say("installing restate-server from the npm registry (first run)");
+    super::say("installing restate-server and restatectl from the npm registry (first run)");
     let status = tokio::process::Command::new("npm")
         .args(["ci", "--no-audit", "--no-fund", "--prefix"])
         .arg(root.join("tools"))
@@ -23,9 +26,9 @@ pub async fn ensure_installed(root: &Path) -> anyhow::Result<PathBuf> {
         .context("running npm (is Node.js installed?)")?;
     anyhow::ensure!(status.success(), "npm ci in tools/ failed");
     anyhow::ensure!(
-        bin.is_file(),
-        "restate-server not found at {} after npm ci",
-        bin.display()
+        bin.is_file() && root.join(CTL_BIN).is_file(),
+        "restate-server or restatectl not found under {} after npm ci",
+        root.join("tools").display()
     );
     Ok(bin)
 }
