@@ -288,10 +288,8 @@ async fn bench_provisioning() {
     // running `poindexter dev` a provisioning is active ~80 ms after it is created). One
     // provisioning and one floor run first, not counted, so the figures are those of a
     // running system.
-    let warm = stack.user("warmup@example.com").await;
-    stack.provision(warm).await;
-    stack
-        .wait_status(warm, &["active"], Duration::from_secs(60))
+    let (warm, _) = stack
+        .provisioned("warmup@example.com", &["active"], Duration::from_secs(60))
         .await;
     start_floor(vec!["warmup".into()]).await;
     finished.recv().await.unwrap();

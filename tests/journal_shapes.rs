@@ -64,10 +64,8 @@ const DEPROVISION_IDENTITY: &[&str] = &[
 #[tokio::test(flavor = "multi_thread")]
 async fn the_long_lived_workflows_journal_what_in_flight_invocations_replay() {
     let stack = Stack::start(&[("DEPROVISION_RETENTION_SECS", "1")]).await;
-    let user = stack.user("journal@example.com").await;
-    stack.provision(user).await;
-    let identity = stack
-        .wait_status(user, &["active"], Duration::from_secs(30))
+    let (user, identity) = stack
+        .provisioned("journal@example.com", &["active"], Duration::from_secs(30))
         .await;
     stack
         .wait_signal(user, "registered", Duration::from_secs(30))
@@ -116,10 +114,8 @@ async fn a_provisioning_rolled_back_journals_its_compensations_in_reverse() {
                       "kind": "status", "status": 400}),
         )
         .await;
-    let user = stack.user("rollback@example.com").await;
-    stack.provision(user).await;
-    let identity = stack
-        .wait_status(user, &["failed"], Duration::from_secs(30))
+    let (user, identity) = stack
+        .provisioned("rollback@example.com", &["failed"], Duration::from_secs(30))
         .await;
     let key = format!("{}-g{}", identity.id, identity.generation);
     stack

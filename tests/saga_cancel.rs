@@ -136,10 +136,12 @@ async fn cancelling_a_provisioning_at_any_step_rolls_it_back() {
 async fn cancelling_a_deprovisioning_changes_nothing_it_still_finishes_after_the_retention() {
     let retention = Duration::from_secs(6);
     let stack = Stack::start(&[("DEPROVISION_RETENTION_SECS", "6")]).await;
-    let user = stack.user("cancel-bye@example.com").await;
-    stack.provision(user).await;
-    let identity = stack
-        .wait_status(user, &["active"], Duration::from_secs(30))
+    let (user, identity) = stack
+        .provisioned(
+            "cancel-bye@example.com",
+            &["active"],
+            Duration::from_secs(30),
+        )
         .await;
     let email = identity.email.clone().unwrap();
 
@@ -206,10 +208,12 @@ async fn cancelling_a_signal_registration_fails_it_until_an_operator_retries() {
     let (relay, mut rx) = start_receiver().await;
     let stack =
         Stack::start_with_webhooks(&[("SIGNAL_CODE_TIMEOUT_SECS", "60")], Some(&relay)).await;
-    let user = stack.user("cancel-signal@example.com").await;
-    stack.provision(user).await;
-    let identity = stack
-        .wait_status(user, &["active"], Duration::from_secs(30))
+    let (user, identity) = stack
+        .provisioned(
+            "cancel-signal@example.com",
+            &["active"],
+            Duration::from_secs(30),
+        )
         .await;
     let number = identity.phone_number.clone().unwrap();
     let path = format!("SignalRegistration/{}/status", number.replace('+', "%2B"));

@@ -179,10 +179,8 @@ async fn transient_faults_and_timeouts_on_every_provider_still_end_active_withou
             .fault(json!({"provider": provider, "route": "*", "kind": "timeout", "delay_ms": 2000, "probability": 0.1}))
             .await;
     }
-    let user = stack.user("flaky@example.com").await;
-    stack.provision(user).await;
-    stack
-        .wait_status(user, &["active"], Duration::from_secs(90))
+    let (user, _) = stack
+        .provisioned("flaky@example.com", &["active"], Duration::from_secs(90))
         .await;
     let (users, numbers) = stack.leftovers(user).await;
     assert_eq!(users.len(), 1, "{users:?}");
@@ -197,10 +195,12 @@ async fn transient_faults_and_timeouts_on_every_provider_still_end_active_withou
 async fn an_activation_refused_part_way_is_retried_and_audited_once() {
     let stack = Stack::start(&[]).await;
     common::db::refuse_first_status_change(&stack.db.pool, "active").await;
-    let user = stack.user("refused-once@example.com").await;
-    stack.provision(user).await;
-    let identity = stack
-        .wait_status(user, &["active"], Duration::from_secs(60))
+    let (user, identity) = stack
+        .provisioned(
+            "refused-once@example.com",
+            &["active"],
+            Duration::from_secs(60),
+        )
         .await;
 
     let tried = common::db::times_tried(&stack.db.pool, "active").await;
@@ -296,10 +296,8 @@ async fn killing_the_workflows_process_or_restarting_restate_mid_saga_creates_no
 #[tokio::test(flavor = "multi_thread")]
 async fn deprovisioning_leaves_nothing_at_any_provider_and_twice_is_harmless() {
     let stack = Stack::start(&[]).await;
-    let user = stack.user("bye@example.com").await;
-    stack.provision(user).await;
-    let identity = stack
-        .wait_status(user, &["active"], Duration::from_secs(20))
+    let (user, identity) = stack
+        .provisioned("bye@example.com", &["active"], Duration::from_secs(20))
         .await;
 
     assert_eq!(stack.deprovision(identity.id).await, 202);

@@ -38,11 +38,8 @@ async fn a_workspace_user_that_cannot_be_deleted_still_ends_the_rollback_failed(
     // And the first attempt to mark the identity failed is refused after the audit entry for
     // what was left behind is written: its retry must not write that entry twice.
     common::db::refuse_first_status_change(&stack.db.pool, "failed").await;
-    let user = stack.user("stuck@example.com").await;
-    stack.provision(user).await;
-
-    let identity = stack
-        .wait_status(user, &["failed"], Duration::from_secs(120))
+    let (user, identity) = stack
+        .provisioned("stuck@example.com", &["failed"], Duration::from_secs(120))
         .await;
     let reason = identity.failure_reason.clone().unwrap_or_default();
     assert!(
@@ -78,10 +75,8 @@ async fn a_workspace_user_that_cannot_be_deleted_still_ends_the_rollback_failed(
 #[tokio::test(flavor = "multi_thread")]
 async fn a_number_that_cannot_be_released_still_ends_deprovisioning_deleted() {
     let stack = Stack::start(&[]).await;
-    let user = stack.user("leftover@example.com").await;
-    stack.provision(user).await;
-    let identity = stack
-        .wait_status(user, &["active"], Duration::from_secs(30))
+    let (user, identity) = stack
+        .provisioned("leftover@example.com", &["active"], Duration::from_secs(30))
         .await;
     let phone = identity.phone_number.clone().unwrap();
 

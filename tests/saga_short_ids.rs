@@ -21,10 +21,8 @@ fn colliding_with(other: uuid::Uuid) -> uuid::Uuid {
 #[tokio::test(flavor = "multi_thread")]
 async fn users_whose_short_ids_collide_each_get_their_own_identity_and_address() {
     let stack = Stack::start(&[]).await;
-    let first = stack.user("first@example.com").await;
-    stack.provision(first).await;
-    let a = stack
-        .wait_status(first, &["active"], Duration::from_secs(30))
+    let (first, a) = stack
+        .provisioned("first@example.com", &["active"], Duration::from_secs(30))
         .await;
 
     let second_id = colliding_with(first);

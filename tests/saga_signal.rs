@@ -174,10 +174,8 @@ async fn deprovisioning_during_a_registration_leaves_no_signal_account() {
         .sandbox
         .fault(json!({"provider": "signal", "route": "/v1/register/*", "method": "POST", "kind": "slow", "delay_ms": 1000, "count": 1}))
         .await;
-    let user = stack.user("racing@example.com").await;
-    stack.provision(user).await;
-    let identity = stack
-        .wait_status(user, &["active"], Duration::from_secs(20))
+    let (user, identity) = stack
+        .provisioned("racing@example.com", &["active"], Duration::from_secs(20))
         .await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while stack.sandbox.fired(&slow).await == 0 {

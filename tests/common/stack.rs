@@ -242,6 +242,19 @@ impl Stack {
             .expect("identity")
     }
 
+    /// A user made and provisioned, once the identity's status is one of `want`: how most
+    /// saga tests begin.
+    pub async fn provisioned(
+        &self,
+        email: &str,
+        want: &[&str],
+        limit: Duration,
+    ) -> (uuid::Uuid, db::identities::Identity) {
+        let user = self.user(email).await;
+        self.provision(user).await;
+        (user, self.wait_status(user, want, limit).await)
+    }
+
     /// Waits until the identity's status is one of `want`.
     pub async fn wait_status(
         &self,
