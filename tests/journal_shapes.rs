@@ -114,7 +114,7 @@ async fn a_provisioning_rolled_back_journals_its_compensations_in_reverse() {
                       "kind": "status", "status": 400}),
         )
         .await;
-    let (user, identity) = stack
+    let (_, identity) = stack
         .provisioned("rollback@example.com", &["failed"], Duration::from_secs(30))
         .await;
     let key = format!("{}-g{}", identity.id, identity.generation);
