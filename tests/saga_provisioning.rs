@@ -413,24 +413,17 @@ async fn a_progress_row_leaves_its_connection_committing_durably() {
         setting
     };
     let before = show().await;
-    let running = db::identities::StepRecord {
-        step: "phone_number",
-        position: 2,
-        status: db::status::StepStatus::Running,
-        detail: None,
-        starts_attempt: true,
-    };
-    db::identities::record_progress(&one, id, running)
+    let running = row(id, "phone_number", db::status::StepStatus::Running, 1);
+    db::identities::record_progress(&one, std::slice::from_ref(&running))
         .await
         .unwrap();
     assert_eq!(show().await, before);
-    let done = db::identities::StepRecord {
-        status: db::status::StepStatus::Done,
-        detail: Some("+15550100"),
-        starts_attempt: false,
-        ..running
+    let done = db::identities::ProgressRow {
+        detail: Some("+15550100".into()),
+        finished_at: Some(chrono::Utc::now()),
+        ..row(id, "phone_number", db::status::StepStatus::Done, 0)
     };
-    db::identities::record_progress(&one, id, done)
+    db::identities::record_progress(&one, &[done])
         .await
         .unwrap();
     assert_eq!(show().await, before);
@@ -443,6 +436,118 @@ async fn a_progress_row_leaves_its_connection_committing_durably() {
     let (started, finished) = (step.started_at.unwrap(), step.finished_at.unwrap());
     assert!(started <= finished, "{step:?}");
     one.close().await;
+    db.drop().await;
+}
+
+/// A progress record of `step`, stamped now, starting `attempts` attempts.
+fn row(
+    identity_id: uuid::Uuid,
+    step: &'static str,
+    status: db::status::StepStatus,
+    attempts: i32,
+) -> db::identities::ProgressRow {
+    db::identities::ProgressRow {
+        identity_id,
+        step,
+        position: 2,
+        status,
+        detail: None,
+        attempts,
+        started_at: Some(chrono::Utc::now()),
+        finished_at: None,
+    }
+}
+
+/// Records written together (the progress writer batches what queued while it wrote) leave
+/// each step as writing them one after the other would: the first start, every attempt
+/// counted, the last status, detail and finish; other steps and identities untouched by each
+/// other's records.
+#[tokio::test(flavor = "multi_thread")]
+async fn progress_records_written_together_leave_what_writing_them_in_turn_leaves() {
+    use db::status::StepStatus::{Done, Failed, Running};
+    let db = common::db::TestDb::new().await;
+    let a = pending_identity(&db, "batch-a@example.com").await.id;
+    let b = pending_identity(&db, "batch-b@example.com").await.id;
+    let first = row(a, "phone_number", Running, 1);
+    let retried = db::identities::ProgressRow {
+        detail: Some("carrier busy".into()),
+        ..row(a, "phone_number", Running, 0)
+    };
+    let again = row(a, "phone_number", Running, 1);
+    let done = db::identities::ProgressRow {
+        detail: Some("+15550100".into()),
+        finished_at: Some(chrono::Utc::now()),
+        ..row(a, "phone_number", Done, 0)
+    };
+    let other_step = row(a, "workspace_user", Running, 1);
+    let failed = db::identities::ProgressRow {
+        detail: Some("refused".into()),
+        finished_at: Some(chrono::Utc::now()),
+        ..row(b, "phone_number", Failed, 0)
+    };
+    let batch = [
+        first.clone(),
+        other_step,
+        retried,
+        row(b, "phone_number", Running, 1),
+        again,
+        done.clone(),
+        failed.clone(),
+    ];
+    db::identities::record_progress(&db.pool, &batch)
+        .await
+        .unwrap();
+
+    let step = |id, name: &'static str| {
+        let pool = db.pool.clone();
+        async move {
+            db::identities::steps(&pool, id)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|s| s.step == name)
+                .unwrap()
+        }
+    };
+    let number = step(a, "phone_number").await;
+    assert_eq!(number.status, Done);
+    assert_eq!(number.attempts, 2, "two attempts started");
+    assert_eq!(number.detail.as_deref(), Some("+15550100"));
+    let micros = |t: chrono::DateTime<chrono::Utc>| t.timestamp_micros();
+    assert_eq!(number.started_at.map(micros), first.started_at.map(micros));
+    assert_eq!(number.finished_at.map(micros), done.finished_at.map(micros));
+    assert_eq!(step(a, "workspace_user").await.status, Running);
+    let theirs = step(b, "phone_number").await;
+    assert_eq!((theirs.status, theirs.attempts), (Failed, 1));
+    assert_eq!(theirs.detail.as_deref(), Some("refused"));
+    db.drop().await;
+}
+
+/// What the saga relies on before it writes `active` or `failed`: once `flush` returns, every
+/// record queued before it is in the table, and a record Postgres refuses (its identity deleted
+/// meanwhile) does not cost the records written with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flushed_progress_writer_has_written_every_record_queued_before() {
+    use db::status::StepStatus::{Done, Running};
+    let db = common::db::TestDb::new().await;
+    let id = pending_identity(&db, "flush@example.com").await.id;
+    let writer = workflows::ProgressWriter::new(db.pool.clone());
+    let gone = uuid::Uuid::now_v7();
+    for step in workflows::Step::ALL {
+        let position = step as i32;
+        writer.record(id, step.id(), position, Running, None, true);
+        writer.record(gone, step.id(), position, Running, None, true);
+        writer.record(id, step.id(), position, Done, Some(step.id().into()), false);
+    }
+    writer.flush().await;
+
+    let steps = db::identities::steps(&db.pool, id).await.unwrap();
+    assert_eq!(steps.len(), workflows::Step::ALL.len());
+    for s in &steps {
+        assert_eq!((s.status, s.attempts), (Done, 1), "{s:?}");
+        assert_eq!(s.detail.as_deref(), Some(s.step.as_str()));
+        assert!(s.started_at.unwrap() <= s.finished_at.unwrap(), "{s:?}");
+    }
     db.drop().await;
 }
 

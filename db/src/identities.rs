@@ -288,25 +288,18 @@ pub async fn mark_provisioning(
 }
 
 /// The upsert of one step's state from `$1`–`$6` (identity, step, position, status, detail,
-/// whether it starts an attempt), its row selected `FROM` the given source: terminal states
-/// stamp the finish time.
-macro_rules! upsert_step {
-    ($from:literal) => {
-        concat!(
-            "INSERT INTO provisioning_steps (identity_id, step, position, status, attempts, detail, started_at, finished_at)
-             SELECT $1, $2, $3, $4, CASE WHEN $6 THEN 1 ELSE 0 END, $5,
-                    CASE WHEN $4 = 'pending' THEN NULL ELSE now() END,
-                    CASE WHEN $4 IN ('done', 'failed', 'compensated') THEN now() END ",
-            $from,
-            " ON CONFLICT (identity_id, step) DO UPDATE SET
-                status = EXCLUDED.status,
-                detail = EXCLUDED.detail,
-                attempts = provisioning_steps.attempts + EXCLUDED.attempts,
-                started_at = COALESCE(provisioning_steps.started_at, EXCLUDED.started_at),
-                finished_at = EXCLUDED.finished_at"
-        )
-    };
-}
+/// whether it starts an attempt): terminal states stamp the finish time.
+const UPSERT_STEP: &str =
+    "INSERT INTO provisioning_steps (identity_id, step, position, status, attempts, detail, started_at, finished_at)
+     SELECT $1, $2, $3, $4, CASE WHEN $6 THEN 1 ELSE 0 END, $5,
+            CASE WHEN $4 = 'pending' THEN NULL ELSE now() END,
+            CASE WHEN $4 IN ('done', 'failed', 'compensated') THEN now() END
+     ON CONFLICT (identity_id, step) DO UPDATE SET
+        status = EXCLUDED.status,
+        detail = EXCLUDED.detail,
+        attempts = provisioning_steps.attempts + EXCLUDED.attempts,
+        started_at = COALESCE(provisioning_steps.started_at, EXCLUDED.started_at),
+        finished_at = EXCLUDED.finished_at";
 
 /// A step's state as recorded: where it stands, and whether this record starts an attempt
 /// (a failure that Restate retries leaves the step `running` without starting one).
@@ -319,7 +312,7 @@ pub struct StepRecord<'a> {
     pub starts_attempt: bool,
 }
 
-/// `record` as `$1`–`$6` of `sql` (an `upsert_step!`).
+/// `record` as `$1`–`$6` of `sql` (`UPSERT_STEP`).
 fn step_query<'q>(
     sql: &'static str,
     identity_id: Uuid,
@@ -340,28 +333,90 @@ pub async fn record_step<'e>(
     identity_id: Uuid,
     record: StepRecord<'_>,
 ) -> Result<(), sqlx::Error> {
-    let sql = upsert_step!("");
-    step_query(sql, identity_id, record).execute(exec).await?;
+    step_query(UPSERT_STEP, identity_id, record)
+        .execute(exec)
+        .await?;
     Ok(())
 }
 
-/// Records a step's progress on its own, committed without waiting for the disk
-/// (`synchronous_commit` off for this one transaction): a provisioning writes two of these a
-/// step, and each waiting for its own WAL flush was most of its commits. Progress is shown,
-/// never acted on, and WAL is replayed in order: a crash can lose only the last fraction of a
-/// second of progress rows, never one that a later durable write (a step's data, the status)
-/// depends on, and the step's next record rewrites it. Takes a pool, not an executor, so it
-/// never makes a caller's transaction asynchronous.
-pub async fn record_progress(
-    pool: &PgPool,
-    identity_id: Uuid,
-    record: StepRecord<'_>,
-) -> Result<(), sqlx::Error> {
+/// One step's progress as a workflow saw it, stamped with the moments it saw: what
+/// `record_progress` writes. `attempts` is how many attempts the record starts (0 or 1; more
+/// once several records of one step are folded together by `then`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgressRow {
+    pub identity_id: Uuid,
+    pub step: &'static str,
+    pub position: i32,
+    pub status: StepStatus,
+    pub detail: Option<String>,
+    pub attempts: i32,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl ProgressRow {
+    /// `later`, a record of the same step made after this one, folded in: the row that writing
+    /// both in turn leaves (the first start stays, attempts add up, the rest is the later's).
+    pub fn then(self, later: ProgressRow) -> ProgressRow {
+        ProgressRow {
+            attempts: self.attempts + later.attempts,
+            started_at: self.started_at.or(later.started_at),
+            ..later
+        }
+    }
+}
+
+/// Writes progress rows, in order, in one statement committed without waiting for the disk
+/// (`synchronous_commit` off for this one transaction). Progress is shown, never acted on, and
+/// WAL is replayed in order: a crash can lose only the last fraction of a second of progress
+/// rows, never one that a later durable write (a step's data, the status) depends on. Takes a
+/// pool, not an executor, so it never makes a caller's transaction asynchronous. Records of
+/// one step in `rows` are folded (`ProgressRow::then`): one statement cannot touch a row twice.
+pub async fn record_progress(pool: &PgPool, rows: &[ProgressRow]) -> Result<(), sqlx::Error> {
+    let mut folded: Vec<ProgressRow> = Vec::with_capacity(rows.len());
+    for row in rows {
+        let same = |r: &&mut ProgressRow| r.identity_id == row.identity_id && r.step == row.step;
+        match folded.iter_mut().find(|r| same(r)) {
+            Some(earlier) => *earlier = earlier.clone().then(row.clone()),
+            None => folded.push(row.clone()),
+        }
+    }
+    let ids: Vec<Uuid> = folded.iter().map(|r| r.identity_id).collect();
+    let steps: Vec<&str> = folded.iter().map(|r| r.step).collect();
+    let positions: Vec<i32> = folded.iter().map(|r| r.position).collect();
+    let statuses: Vec<&str> = folded.iter().map(|r| r.status.as_str()).collect();
+    let details: Vec<Option<&str>> = folded.iter().map(|r| r.detail.as_deref()).collect();
+    let attempts: Vec<i32> = folded.iter().map(|r| r.attempts).collect();
+    let started: Vec<Option<DateTime<Utc>>> = folded.iter().map(|r| r.started_at).collect();
+    let finished: Vec<Option<DateTime<Utc>>> = folded.iter().map(|r| r.finished_at).collect();
     // `set_config(.., true)` is `SET LOCAL`: it lasts until this statement's implicit
     // transaction commits, which it then governs.
-    let sql =
-        upsert_step!("FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit");
-    step_query(sql, identity_id, record).execute(pool).await?;
+    sqlx::query(
+        "INSERT INTO provisioning_steps
+            (identity_id, step, position, status, attempts, detail, started_at, finished_at)
+         SELECT r.identity_id, r.step, r.position, r.status, r.attempts, r.detail,
+                r.started_at, r.finished_at
+         FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit,
+              unnest($1::uuid[], $2::text[], $3::int4[], $4::text[], $5::int4[], $6::text[],
+                     $7::timestamptz[], $8::timestamptz[])
+                AS r(identity_id, step, position, status, attempts, detail, started_at, finished_at)
+         ON CONFLICT (identity_id, step) DO UPDATE SET
+            status = EXCLUDED.status,
+            detail = EXCLUDED.detail,
+            attempts = provisioning_steps.attempts + EXCLUDED.attempts,
+            started_at = COALESCE(provisioning_steps.started_at, EXCLUDED.started_at),
+            finished_at = EXCLUDED.finished_at",
+    )
+    .bind(ids)
+    .bind(steps)
+    .bind(positions)
+    .bind(statuses)
+    .bind(attempts)
+    .bind(details)
+    .bind(started)
+    .bind(finished)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 

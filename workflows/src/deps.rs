@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 pub struct Deps {
     pub pool: PgPool,
+    /// Provisioning progress, written off the steps' path.
+    pub progress: crate::progress::ProgressWriter,
     pub google: GoogleClient,
     pub telnyx: TelnyxClient,
     pub signal: SignalClient,
@@ -23,6 +25,7 @@ impl Deps {
             ..HttpOptions::default()
         };
         Ok(Arc::new(Self {
+            progress: crate::progress::ProgressWriter::new(pool.clone()),
             pool,
             google: GoogleClient::from_config(&config.google, opts.clone())?,
             telnyx: TelnyxClient::from_config(&config.telnyx, opts.clone())?,

@@ -124,21 +124,26 @@ struct Target {
     generation: i32,
 }
 
-/// Records a step's progress in Postgres for the api (without waiting for the disk: see
-/// `record_progress`); never fails the step it describes. `starts_attempt` for the record an
-/// attempt begins with, not for a failure Restate retries.
-async fn progress(
+/// Queues a step's progress for the api (written off the step's path: see `progress`); never
+/// fails the step it describes. `starts_attempt` for the record an attempt begins with, not for
+/// a failure Restate retries.
+fn progress(
     deps: &crate::deps::Deps,
     identity: Uuid,
     step: Step,
     status: StepStatus,
-    detail: Option<&str>,
+    detail: Option<String>,
     starts_attempt: bool,
 ) {
-    let record = step.record(status, detail, starts_attempt);
-    if let Err(e) = db::identities::record_progress(&deps.pool, identity, record).await {
-        tracing::warn!(error = %e, step = step.id(), "could not record provisioning progress");
-    }
+    let position = step as i32;
+    deps.progress.record(
+        identity,
+        step.id(),
+        position,
+        status,
+        detail,
+        starts_attempt,
+    );
 }
 
 /// One provisioning run: the journal, the identity, and what to undo if it fails.
@@ -168,14 +173,12 @@ impl Saga<'_, '_> {
         let done = self
             .ctx
             .run(move || async move {
-                progress(&deps, id, step, StepStatus::Running, None, true).await;
+                progress(&deps, id, step, StepStatus::Running, None, true);
                 match work(deps.clone()).await {
                     Ok(value) => {
                         // `activate` records its own, with the status.
                         if step != Step::Activate {
-                            let detail = value.detail();
-                            let detail = detail.as_deref();
-                            progress(&deps, id, step, StepStatus::Done, detail, false).await;
+                            progress(&deps, id, step, StepStatus::Done, value.detail(), false);
                         }
                         Ok(Json(value))
                     }
@@ -185,7 +188,8 @@ impl Saga<'_, '_> {
                             true => StepStatus::Running,
                             false => StepStatus::Failed,
                         };
-                        progress(&deps, id, step, status, Some(&failure.message), false).await;
+                        let reason = Some(failure.message.clone());
+                        progress(&deps, id, step, status, reason, false);
                         Err(failure.into_handler_error())
                     }
                 }
@@ -436,8 +440,10 @@ async fn mark_signal_pending(deps: SharedDeps, id: Uuid) -> Result<(), StepFailu
 /// Active. No API key is issued here: a connected Dex holds OAuth tokens, and a key nobody was
 /// shown would only be a live secret at rest; users make keys at /keys.
 async fn activate(deps: SharedDeps, id: Uuid, user_id: Uuid) -> Result<(), StepFailure> {
-    // One transaction: whoever sees `active` also sees the step done and the audit entry, and
-    // an attempt that fails part-way leaves nothing for its retry to write twice.
+    // The steps' progress first: whoever sees `active` sees every step done. Then one
+    // transaction: they also see this step done and the audit entry, and an attempt that fails
+    // part-way leaves nothing for its retry to write twice.
+    deps.progress.flush().await;
     let mut tx = deps.pool.begin().await?;
     let audit = serde_json::json!({ "identity_id": id });
     let actor = contract::PROVISION_IDENTITY;
@@ -499,9 +505,10 @@ async fn mark_failed(
     left_behind: &[String],
 ) -> Result<(), sqlx::Error> {
     let actor = contract::PROVISION_IDENTITY;
-    // One transaction, as in `activate`: whoever sees `failed` also sees the cleared address
-    // and number and the audit entries, and an attempt that fails part-way leaves nothing for
-    // its retry to write twice.
+    // The steps' progress first, as in `activate`: whoever sees `failed` sees where each step
+    // ended. Then one transaction: they also see the cleared address and number and the audit
+    // entries, and an attempt that fails part-way leaves nothing for its retry to write twice.
+    deps.progress.flush().await;
     let mut tx = deps.pool.begin().await?;
     db::identities::set_workspace_user(&mut *tx, id, None, None, None).await?;
     db::identities::set_number(&mut *tx, id, None, None).await?;
