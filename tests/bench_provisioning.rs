@@ -38,8 +38,9 @@ fn mean(v: &[f64]) -> f64 {
     }
 }
 
-/// Milliseconds since the epoch: the wall clock Postgres' `now()` stamps our steps with, so
-/// both sides' gaps come from the same clock.
+/// Milliseconds since the epoch: the wall clock the workflows process stamps our steps'
+/// progress with (when a step began and ended its work), so both sides' gaps come from the
+/// same clock.
 fn epoch_ms() -> f64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
