@@ -551,6 +551,84 @@ async fn a_flushed_progress_writer_has_written_every_record_queued_before() {
     db.drop().await;
 }
 
+/// Activation marks every step done, whatever its last record said: a step whose `done`
+/// record was lost (its process stopped with it queued) no longer shows as running beside an
+/// active identity. A step already done keeps its times.
+#[tokio::test(flavor = "multi_thread")]
+async fn activation_marks_every_step_done_even_one_whose_record_was_lost() {
+    use db::status::StepStatus::{Done, Running};
+    let db = common::db::TestDb::new().await;
+    let id = pending_identity(&db, "finish@example.com").await.id;
+    let names = workflows::Step::ALL.map(workflows::Step::id);
+    db::identities::mark_provisioning(&db.pool, id, &names)
+        .await
+        .unwrap();
+    let done = db::identities::ProgressRow {
+        finished_at: Some(chrono::Utc::now()),
+        ..row(id, "workspace_user", Done, 1)
+    };
+    let lost = row(id, "credentials", Running, 1);
+    let activating = row(id, "activate", Running, 1);
+    db::identities::record_progress(&db.pool, &[done.clone(), lost.clone(), activating])
+        .await
+        .unwrap();
+
+    let mut tx = db.pool.begin().await.unwrap();
+    db::identities::finish_steps(&mut *tx, id).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let steps = db::identities::steps(&db.pool, id).await.unwrap();
+    assert_eq!(steps.len(), names.len());
+    let micros = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.timestamp_micros());
+    for s in &steps {
+        assert_eq!(s.status, Done, "{s:?}");
+        assert!(s.started_at.unwrap() <= s.finished_at.unwrap(), "{s:?}");
+        match s.step.as_str() {
+            "workspace_user" => {
+                assert_eq!(micros(s.finished_at), micros(done.finished_at));
+            }
+            "credentials" => assert_eq!(micros(s.started_at), micros(lost.started_at)),
+            _ => {}
+        }
+    }
+    db.drop().await;
+}
+
+/// Marking a provisioning failed shows the step it stopped at as failed, even when that step's
+/// own record was lost or never made (a cancel mid-step); done and pending steps stay as they
+/// are, and a failed step keeps its own reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_provisioning_shows_the_step_it_stopped_at_failed() {
+    use db::status::StepStatus::{Done, Failed, Pending, Running};
+    let db = common::db::TestDb::new().await;
+    let id = pending_identity(&db, "stopped@example.com").await.id;
+    let names = workflows::Step::ALL.map(workflows::Step::id);
+    db::identities::mark_provisioning(&db.pool, id, &names)
+        .await
+        .unwrap();
+    let done = db::identities::ProgressRow {
+        finished_at: Some(chrono::Utc::now()),
+        ..row(id, "workspace_user", Done, 1)
+    };
+    let stopped = row(id, "credentials", Running, 1);
+    db::identities::record_progress(&db.pool, &[done, stopped])
+        .await
+        .unwrap();
+
+    let mut tx = db.pool.begin().await.unwrap();
+    db::identities::fail_running_steps(&mut *tx, id, "cancelled by an operator")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let steps = db::identities::steps(&db.pool, id).await.unwrap();
+    let status: Vec<_> = steps.iter().map(|s| s.status).collect();
+    assert_eq!(status, [Done, Failed, Pending, Pending, Pending, Pending]);
+    assert_eq!(steps[1].detail.as_deref(), Some("cancelled by an operator"));
+    assert!(steps[1].finished_at.is_some());
+    db.drop().await;
+}
+
 /// A provisioning whose identity is gone by the time it runs fails with that reason and buys
 /// nothing from any provider.
 #[tokio::test(flavor = "multi_thread")]

@@ -258,8 +258,8 @@ pub struct Step {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// Marks the identity `provisioning` and `steps` (in order) `pending`, as `set_status` and
-/// `record_step` would, in one statement: one round trip and one commit instead of one per row.
+/// Marks the identity `provisioning` and `steps` (in order) `pending`, in one statement: one
+/// round trip and one commit instead of one per row.
 /// An identity that does not exist changes nothing.
 pub async fn mark_provisioning(
     pool: &PgPool,
@@ -287,55 +287,46 @@ pub async fn mark_provisioning(
     Ok(())
 }
 
-/// The upsert of one step's state from `$1`–`$6` (identity, step, position, status, detail,
-/// whether it starts an attempt): terminal states stamp the finish time.
-const UPSERT_STEP: &str =
-    "INSERT INTO provisioning_steps (identity_id, step, position, status, attempts, detail, started_at, finished_at)
-     SELECT $1, $2, $3, $4, CASE WHEN $6 THEN 1 ELSE 0 END, $5,
-            CASE WHEN $4 = 'pending' THEN NULL ELSE now() END,
-            CASE WHEN $4 IN ('done', 'failed', 'compensated') THEN now() END
-     ON CONFLICT (identity_id, step) DO UPDATE SET
-        status = EXCLUDED.status,
-        detail = EXCLUDED.detail,
-        attempts = provisioning_steps.attempts + EXCLUDED.attempts,
-        started_at = COALESCE(provisioning_steps.started_at, EXCLUDED.started_at),
-        finished_at = EXCLUDED.finished_at";
-
-/// A step's state as recorded: where it stands, and whether this record starts an attempt
-/// (a failure that Restate retries leaves the step `running` without starting one).
-#[derive(Debug, Clone, Copy)]
-pub struct StepRecord<'a> {
-    pub step: &'a str,
-    pub position: i32,
-    pub status: StepStatus,
-    pub detail: Option<&'a str>,
-    pub starts_attempt: bool,
-}
-
-/// `record` as `$1`–`$6` of `sql` (`UPSERT_STEP`).
-fn step_query<'q>(
-    sql: &'static str,
-    identity_id: Uuid,
-    record: StepRecord<'q>,
-) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
-    sqlx::query(sql)
-        .bind(identity_id)
-        .bind(record.step)
-        .bind(record.position)
-        .bind(record.status)
-        .bind(record.detail)
-        .bind(record.starts_attempt)
-}
-
-/// Records a step's state, as part of whatever `exec` commits.
-pub async fn record_step<'e>(
+/// Marks every step of the identity that is not `done` yet `done`, finished now (a step that
+/// never recorded its start, started now), as part of whatever `exec` commits: activation's
+/// record that the steps are over. It holds even for a step whose own `done` record never
+/// reached the table (its workflows process stopped with the record still queued).
+pub async fn finish_steps<'e>(
     exec: impl sqlx::Executor<'e, Database = Postgres>,
     identity_id: Uuid,
-    record: StepRecord<'_>,
 ) -> Result<(), sqlx::Error> {
-    step_query(UPSERT_STEP, identity_id, record)
-        .execute(exec)
-        .await?;
+    sqlx::query(
+        "UPDATE provisioning_steps
+         SET status = $2, started_at = COALESCE(started_at, now()), finished_at = now()
+         WHERE identity_id = $1 AND status <> $2",
+    )
+    .bind(identity_id)
+    .bind(StepStatus::Done)
+    .execute(exec)
+    .await?;
+    Ok(())
+}
+
+/// Marks a step of the identity still shown `running` `failed` with `reason` (unless it has a
+/// detail of its own), finished now, as part of whatever `exec` commits: when a provisioning
+/// is marked failed nothing of it runs any more, so such a row is the step it stopped at, whose
+/// own record was lost or never made (an operator's cancel ends the step mid-way).
+pub async fn fail_running_steps<'e>(
+    exec: impl sqlx::Executor<'e, Database = Postgres>,
+    identity_id: Uuid,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE provisioning_steps
+         SET status = $2, detail = COALESCE(detail, $4), finished_at = now()
+         WHERE identity_id = $1 AND status = $3",
+    )
+    .bind(identity_id)
+    .bind(StepStatus::Failed)
+    .bind(StepStatus::Running)
+    .bind(reason)
+    .execute(exec)
+    .await?;
     Ok(())
 }
 

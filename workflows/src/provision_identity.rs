@@ -71,22 +71,6 @@ impl Step {
         }
     }
 
-    /// Its progress row's record.
-    fn record(
-        self,
-        status: StepStatus,
-        detail: Option<&str>,
-        starts_attempt: bool,
-    ) -> db::identities::StepRecord<'_> {
-        db::identities::StepRecord {
-            step: self.id(),
-            position: self as i32,
-            status,
-            detail,
-            starts_attempt,
-        }
-    }
-
     /// Provider calls back off for about a minute, then count as failed so the saga
     /// compensates instead of hanging; bookkeeping in our own database is retried until done.
     fn policy(self) -> RunRetryPolicy {
@@ -440,16 +424,16 @@ async fn mark_signal_pending(deps: SharedDeps, id: Uuid) -> Result<(), StepFailu
 /// Active. No API key is issued here: a connected Dex holds OAuth tokens, and a key nobody was
 /// shown would only be a live secret at rest; users make keys at /keys.
 async fn activate(deps: SharedDeps, id: Uuid, user_id: Uuid) -> Result<(), StepFailure> {
-    // The steps' progress first: whoever sees `active` sees every step done. Then one
-    // transaction: they also see this step done and the audit entry, and an attempt that fails
-    // part-way leaves nothing for its retry to write twice.
+    // The steps' queued progress first, so that none of it lands after the status. Then one
+    // transaction: whoever sees `active` also sees every step done (this one, and any whose
+    // own record was lost with a stopped process) and the audit entry, and an attempt that
+    // fails part-way leaves nothing for its retry to write twice.
     deps.progress.flush().await;
     let mut tx = deps.pool.begin().await?;
     let audit = serde_json::json!({ "identity_id": id });
     let actor = contract::PROVISION_IDENTITY;
     db::audit::record(&mut *tx, actor, Some(user_id), "identity.active", audit).await?;
-    let done = Step::Activate.record(StepStatus::Done, None, false);
-    db::identities::record_step(&mut *tx, id, done).await?;
+    db::identities::finish_steps(&mut *tx, id).await?;
     db::identities::set_status(&mut *tx, id, IdentityStatus::Active, None).await?;
     tx.commit().await?;
     crate::metrics::provisioning_succeeded(&deps.pool, id).await;
@@ -505,11 +489,13 @@ async fn mark_failed(
     left_behind: &[String],
 ) -> Result<(), sqlx::Error> {
     let actor = contract::PROVISION_IDENTITY;
-    // The steps' progress first, as in `activate`: whoever sees `failed` sees where each step
-    // ended. Then one transaction: they also see the cleared address and number and the audit
-    // entries, and an attempt that fails part-way leaves nothing for its retry to write twice.
+    // The steps' queued progress first, as in `activate`. Then one transaction: whoever sees
+    // `failed` also sees where each step ended (the one it stopped at failed, even if its own
+    // record was lost), the cleared address and number and the audit entries, and an attempt
+    // that fails part-way leaves nothing for its retry to write twice.
     deps.progress.flush().await;
     let mut tx = deps.pool.begin().await?;
+    db::identities::fail_running_steps(&mut *tx, id, reason).await?;
     db::identities::set_workspace_user(&mut *tx, id, None, None, None).await?;
     db::identities::set_number(&mut *tx, id, None, None).await?;
     crate::step::audit_left_behind(&mut tx, actor, user_id, id, left_behind).await?;
