@@ -420,8 +420,7 @@ async fn a_progress_row_leaves_its_connection_committing_durably() {
     assert_eq!(show().await, before);
     let done = db::identities::ProgressRow {
         detail: Some("+15550100".into()),
-        finished_at: Some(chrono::Utc::now()),
-        ..row(id, "phone_number", db::status::StepStatus::Done, 0)
+        ..finished(row(id, "phone_number", db::status::StepStatus::Done, 0))
     };
     db::identities::record_progress(&one, &[done])
         .await
@@ -458,6 +457,14 @@ fn row(
     }
 }
 
+/// `row`, finished now (after it started).
+fn finished(row: db::identities::ProgressRow) -> db::identities::ProgressRow {
+    db::identities::ProgressRow {
+        finished_at: Some(chrono::Utc::now()),
+        ..row
+    }
+}
+
 /// Records written together (the progress writer batches what queued while it wrote) leave
 /// each step as writing them one after the other would: the first start, every attempt
 /// counted, the last status, detail and finish; other steps and identities untouched by each
@@ -476,14 +483,12 @@ async fn progress_records_written_together_leave_what_writing_them_in_turn_leave
     let again = row(a, "phone_number", Running, 1);
     let done = db::identities::ProgressRow {
         detail: Some("+15550100".into()),
-        finished_at: Some(chrono::Utc::now()),
-        ..row(a, "phone_number", Done, 0)
+        ..finished(row(a, "phone_number", Done, 0))
     };
     let other_step = row(a, "workspace_user", Running, 1);
     let failed = db::identities::ProgressRow {
         detail: Some("refused".into()),
-        finished_at: Some(chrono::Utc::now()),
-        ..row(b, "phone_number", Failed, 0)
+        ..finished(row(b, "phone_number", Failed, 0))
     };
     let batch = [
         first.clone(),
@@ -551,6 +556,31 @@ async fn a_flushed_progress_writer_has_written_every_record_queued_before() {
     db.drop().await;
 }
 
+/// A provisioning's steps as its workflows process left them when it stopped during the
+/// credentials step: the Workspace user done, the credentials shown running, the rest pending.
+/// The identity, and the two records written.
+async fn stopped_at_credentials(
+    db: &common::db::TestDb,
+    email: &str,
+) -> (
+    uuid::Uuid,
+    db::identities::ProgressRow,
+    db::identities::ProgressRow,
+) {
+    use db::status::StepStatus::{Done, Running};
+    let id = pending_identity(db, email).await.id;
+    let names = workflows::Step::ALL.map(workflows::Step::id);
+    db::identities::mark_provisioning(&db.pool, id, &names)
+        .await
+        .unwrap();
+    let done = finished(row(id, "workspace_user", Done, 1));
+    let running = row(id, "credentials", Running, 1);
+    db::identities::record_progress(&db.pool, &[done.clone(), running.clone()])
+        .await
+        .unwrap();
+    (id, done, running)
+}
+
 /// Activation marks every step done, whatever its last record said: a step whose `done`
 /// record was lost (its process stopped with it queued) no longer shows as running beside an
 /// active identity. A step already done keeps its times.
@@ -558,18 +588,9 @@ async fn a_flushed_progress_writer_has_written_every_record_queued_before() {
 async fn activation_marks_every_step_done_even_one_whose_record_was_lost() {
     use db::status::StepStatus::{Done, Running};
     let db = common::db::TestDb::new().await;
-    let id = pending_identity(&db, "finish@example.com").await.id;
-    let names = workflows::Step::ALL.map(workflows::Step::id);
-    db::identities::mark_provisioning(&db.pool, id, &names)
-        .await
-        .unwrap();
-    let done = db::identities::ProgressRow {
-        finished_at: Some(chrono::Utc::now()),
-        ..row(id, "workspace_user", Done, 1)
-    };
-    let lost = row(id, "credentials", Running, 1);
+    let (id, done, lost) = stopped_at_credentials(&db, "finish@example.com").await;
     let activating = row(id, "activate", Running, 1);
-    db::identities::record_progress(&db.pool, &[done.clone(), lost.clone(), activating])
+    db::identities::record_progress(&db.pool, &[activating])
         .await
         .unwrap();
 
@@ -578,7 +599,7 @@ async fn activation_marks_every_step_done_even_one_whose_record_was_lost() {
     tx.commit().await.unwrap();
 
     let steps = db::identities::steps(&db.pool, id).await.unwrap();
-    assert_eq!(steps.len(), names.len());
+    assert_eq!(steps.len(), workflows::Step::ALL.len());
     let micros = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.timestamp_micros());
     for s in &steps {
         assert_eq!(s.status, Done, "{s:?}");
@@ -596,24 +617,12 @@ async fn activation_marks_every_step_done_even_one_whose_record_was_lost() {
 
 /// Marking a provisioning failed shows the step it stopped at as failed, even when that step's
 /// own record was lost or never made (a cancel mid-step); done and pending steps stay as they
-/// are, and a failed step keeps its own reason.
+/// are.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_provisioning_shows_the_step_it_stopped_at_failed() {
-    use db::status::StepStatus::{Done, Failed, Pending, Running};
+    use db::status::StepStatus::{Done, Failed, Pending};
     let db = common::db::TestDb::new().await;
-    let id = pending_identity(&db, "stopped@example.com").await.id;
-    let names = workflows::Step::ALL.map(workflows::Step::id);
-    db::identities::mark_provisioning(&db.pool, id, &names)
-        .await
-        .unwrap();
-    let done = db::identities::ProgressRow {
-        finished_at: Some(chrono::Utc::now()),
-        ..row(id, "workspace_user", Done, 1)
-    };
-    let stopped = row(id, "credentials", Running, 1);
-    db::identities::record_progress(&db.pool, &[done, stopped])
-        .await
-        .unwrap();
+    let (id, _, _) = stopped_at_credentials(&db, "stopped@example.com").await;
 
     let mut tx = db.pool.begin().await.unwrap();
     db::identities::fail_running_steps(&mut *tx, id, "cancelled by an operator")
