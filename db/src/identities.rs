@@ -365,11 +365,17 @@ impl ProgressRow {
 /// one step in `rows` are folded (`ProgressRow::then`): one statement cannot touch a row twice.
 pub async fn record_progress(pool: &PgPool, rows: &[ProgressRow]) -> Result<(), sqlx::Error> {
     let mut folded: Vec<ProgressRow> = Vec::with_capacity(rows.len());
+    let mut at: std::collections::HashMap<(Uuid, &str), usize> = Default::default();
     for row in rows {
-        let same = |r: &&mut ProgressRow| r.identity_id == row.identity_id && r.step == row.step;
-        match folded.iter_mut().find(|r| same(r)) {
-            Some(earlier) => *earlier = earlier.clone().then(row.clone()),
-            None => folded.push(row.clone()),
+        match at.entry((row.identity_id, row.step)) {
+            std::collections::hash_map::Entry::Occupied(i) => {
+                let earlier = &mut folded[*i.get()];
+                *earlier = earlier.clone().then(row.clone());
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(folded.len());
+                folded.push(row.clone());
+            }
         }
     }
     let ids: Vec<Uuid> = folded.iter().map(|r| r.identity_id).collect();

@@ -119,8 +119,9 @@ async fn write_queued(pool: PgPool, mut queue: mpsc::UnboundedReceiver<Message>)
     }
 }
 
-/// One batch, retried briefly; a batch Postgres refuses (an identity deleted meanwhile fails its
-/// rows' foreign key) is written row by row so that one row cannot cost the others.
+/// One batch, retried briefly when Postgres could not be reached; a batch it refuses (an
+/// identity deleted meanwhile fails its rows' foreign key) is written row by row, without
+/// retries, so that one row costs neither the others nor the writer's time.
 async fn write(pool: &PgPool, rows: &[ProgressRow]) {
     let mut last = None;
     for attempt in 0..ATTEMPTS {
@@ -129,13 +130,15 @@ async fn write(pool: &PgPool, rows: &[ProgressRow]) {
         }
         match db::identities::record_progress(pool, rows).await {
             Ok(()) => return,
-            Err(sqlx::Error::Database(e)) if rows.len() > 1 => {
-                tracing::warn!(error = %e, rows = rows.len(), "progress batch refused; writing its rows one by one");
-                for row in rows {
-                    if let Err(e) =
-                        db::identities::record_progress(pool, std::slice::from_ref(row)).await
-                    {
-                        tracing::warn!(error = %e, step = row.step, "could not record provisioning progress");
+            // Refused, not failed: the same rows again would be refused again.
+            Err(sqlx::Error::Database(e)) => {
+                tracing::warn!(error = %e, rows = rows.len(), "provisioning progress refused");
+                if rows.len() > 1 {
+                    for row in rows {
+                        let one = std::slice::from_ref(row);
+                        if let Err(e) = db::identities::record_progress(pool, one).await {
+                            tracing::warn!(error = %e, step = row.step, "could not record provisioning progress");
+                        }
                     }
                 }
                 return;
