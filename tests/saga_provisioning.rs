@@ -284,9 +284,15 @@ async fn killing_the_workflows_process_or_restarting_restate_mid_saga_creates_no
     }
     stack.restate_mut().restart().await;
 
-    stack
+    let identity = stack
         .wait_status(user, &["active"], Duration::from_secs(60))
         .await;
+    // What the status page lists: every step done, whatever records the killed process took
+    // with it.
+    let steps = db::identities::steps(&stack.db.pool, identity.id)
+        .await
+        .unwrap();
+    assert!(steps.iter().all(|s| s.status == "done"), "{steps:?}");
     let (users, numbers) = stack.leftovers(user).await;
     assert_eq!(users.len(), 1, "{users:?}");
     assert_eq!(numbers.len(), 1, "{numbers:?}");
